@@ -119,6 +119,11 @@ def ensure(file: SourceFile, *, progress: bool = True) -> Path:
     else:
         _download(file, part, progress)
         origin = f"downloaded from {file.url}"
+        got = part.stat().st_size
+        if got < file.bytes:  # the connection dropped: keep the .part so that a rerun resumes it
+            raise DataError(
+                f"download of {file.name} from {file.url} stopped at {got} of {file.bytes} bytes; "
+                f"rerun `{fix_command(file)}` to resume")
     try:
         _check(file, part, origin)
     except DataError:

@@ -114,3 +114,13 @@ def vec_encoding(arch_ids) -> np.ndarray:
     adjacency carries no per-arch information, so the one-hots are the whole encoding."""
     ops = op_indices(arch_ids)
     return np.eye(len(OPS), dtype=np.float32)[ops].reshape(len(ops), -1)
+
+
+def connected(arch_ids) -> np.ndarray:
+    """Whether each cell has a path from input to output that avoids ``none`` edges (341 of the
+    15,625 cells do not: their output is constant, and EAGLE never measured them)."""
+    live = op_indices(arch_ids) != OPS.index("none")
+    e = {edge: live[:, i] for i, edge in enumerate(EDGES)}
+    reach1 = e[(0, 1)]
+    reach2 = e[(0, 2)] | (reach1 & e[(1, 2)])
+    return e[(0, 3)] | (reach1 & e[(1, 3)]) | (reach2 & e[(2, 3)])

@@ -1,0 +1,63 @@
+"""The tidy benchmark tables every other module reads: latency and zero-cost proxies per space.
+
+``latencies(space)`` is wide (index ``arch_id``, one column per device, ms, NaN = not measured);
+``tidy_latencies(space)`` the same as long rows ``arch_id, device, latency_ms``.
+``zcp(space)`` is the 13-proxy table of the archs that have one (all 5,000 FBNet archs; the ~725
+NAS-Bench-Suite-Zero NB201 cells).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pandas as pd
+
+from ..errors import UnknownNameError
+from . import eagle, help, hwnasbench, zc_fbnet
+
+LATENCY_SPACES = ("nb201", "fbnet")
+PROXIES = zc_fbnet.PROXIES
+
+
+def _check_space(space: str) -> None:
+    if space not in LATENCY_SPACES:
+        raise UnknownNameError("space", space, LATENCY_SPACES, "Latency data exists for nb201 and fbnet only.")
+
+
+def latency_sources(space: str) -> dict[str, list[str]]:
+    """Device names per source (no download)."""
+    _check_space(space)
+    out = {"HELP": help.devices(space)}
+    if space == "nb201":
+        out["EAGLE"] = eagle.devices()
+        out["HW-NAS-Bench"] = hwnasbench.devices()
+    return out
+
+
+@cache
+def latencies(space: str) -> pd.DataFrame:
+    _check_space(space)
+    frames = [help.latencies(space)]
+    if space == "nb201":
+        frames += [eagle.latencies(), hwnasbench.latencies()]
+    table = pd.concat(frames, axis=1)
+    table.columns.name = "device"
+    return table
+
+
+def tidy_latencies(space: str) -> pd.DataFrame:
+    wide = latencies(space)
+    long = wide.melt(ignore_index=False, var_name="device", value_name="latency_ms").dropna().reset_index()
+    return long[["arch_id", "device", "latency_ms"]]
+
+
+@cache
+def zcp(space: str, dataset: str = "cifar10") -> pd.DataFrame:
+    """13 zero-cost proxies per arch (rows: archs that have all of them)."""
+    _check_space(space)
+    if space == "fbnet":
+        return zc_fbnet.proxies()
+    from . import naslib
+
+    table = naslib.nb201_proxies(dataset)
+    return table[list(PROXIES)].dropna()

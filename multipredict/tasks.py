@@ -1,0 +1,131 @@
+"""Task distance between devices: latency rank correlation, closest training device, adversarial
+device sets, and the paper's named device sets.
+
+Two devices are compared over the archs both cover (EAGLE lacks the 341 disconnected cells,
+HW-NAS-Bench covers 1,999 archs): the number of archs used is reported with every value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .data import catalogue
+from .data.tables import latencies
+from .errors import MultipredictError, UnknownNameError
+
+
+@dataclass(frozen=True)
+class DeviceSet:
+    """A named train/test split of devices (paper DESIGN §3)."""
+
+    name: str
+    space: str
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    valid: tuple[str, ...] = field(default=())
+    description: str = ""
+
+
+_NB201_HELP_TRAIN = ("1080ti_1", "1080ti_32", "1080ti_256", "silver_4114", "silver_4210r", "samsung_a50", "pixel3",
+                     "essential_ph_1", "samsung_s7")
+_FBNET_HELP_TRAIN = ("1080ti_1", "1080ti_32", "1080ti_64", "silver_4114", "silver_4210r", "samsung_a50", "pixel3",
+                     "essential_ph_1", "samsung_s7")
+DEVICE_SETS: dict[str, DeviceSet] = {
+    s.name: s for s in (
+        DeviceSet("nb201-default", "nb201", _NB201_HELP_TRAIN,
+                  ("titan_rtx_256", "gold_6226", "fpga", "pixel2", "raspi4", "eyeriss"),
+                  ("titanx_1", "titanx_32", "titanx_256", "gold_6240"),
+                  "HELP's NB201 meta-train / meta-valid / meta-test split (paper Table 1, Table 9)"),
+        DeviceSet("fbnet-default", "fbnet", _FBNET_HELP_TRAIN, ("fpga", "raspi4", "eyeriss"),
+                  ("titanx_1", "titanx_32", "titanx_64", "gold_6240"),
+                  "HELP's FBNet split (paper Table 3, Table 10)"),
+        DeviceSet("nb201-adversarial", "nb201",
+                  ("titan_rtx_1", "titan_rtx_32", "titanxp_1", "2080ti_1", "titanx_1", "1080ti_1", "titanx_32",
+                   "titanxp_32", "2080ti_32", "1080ti_32", "gold_6226", "samsung_s7", "silver_4114", "gold_6240",
+                   "silver_4210r", "samsung_a50", "pixel2"),
+                  ("eyeriss", "desktop_gpu_gtx_1080ti_fp32", "embedded_tpu_edge_tpu_int8"), (),
+                  "NB201-Adversarial (paper Table 13 / Table 2)"),
+        DeviceSet("fbnet-adversarial", "fbnet",
+                  tuple(f"{g}_{b}" for g in ("1080ti", "2080ti", "titan_rtx", "titanx", "titanxp") for b in (1, 32, 64)),
+                  ("gold_6226", "essential_ph_1", "samsung_s7", "pixel2"), (),
+                  "FBNet-Adversarial (paper Table 13 / Table 2)"),
+    )
+}
+
+
+def device_set(name: str) -> DeviceSet:
+    if name not in DEVICE_SETS:
+        raise UnknownNameError("device set", name, list(DEVICE_SETS))
+    return DEVICE_SETS[name]
+
+
+def check_devices(space: str, names, role: str = "device") -> list[str]:
+    """Validate device names for ``space``; the error lists the valid ones."""
+    names = list(names)
+    if not names:
+        raise MultipredictError(f"no {role} devices given for {space}; name at least one "
+                                f"(see `multipredict devices --space {space}`)")
+    valid = catalogue.device_names(space)
+    for name in names:
+        if name not in valid:
+            raise UnknownNameError(f"{space} {role} device", name, valid,
+                                   f"See `multipredict devices --space {space}`.")
+    return names
+
+
+def _pair(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:
+    both = np.isfinite(a) & np.isfinite(b)
+    n = int(both.sum())
+    if n < 3:
+        return float("nan"), float("nan"), n
+    return (float(stats.spearmanr(a[both], b[both]).statistic),
+            float(stats.kendalltau(a[both], b[both]).statistic), n)
+
+
+def correlation_pairs(space: str, train, test, kendall: bool = True) -> pd.DataFrame:
+    """One row per (train, test) pair: ``train, test, spearman, kendall, n_archs``."""
+    train, test = check_devices(space, train, "train"), check_devices(space, test, "test")
+    lat = latencies(space)
+    rows = []
+    for t in train:
+        for s in test:
+            a, b = lat[t].to_numpy(), lat[s].to_numpy()
+            if kendall:
+                rho, tau, n = _pair(a, b)
+            else:
+                both = np.isfinite(a) & np.isfinite(b)
+                n = int(both.sum())
+                rho, tau = float(stats.spearmanr(a[both], b[both]).statistic) if n >= 3 else float("nan"), float("nan")
+            rows.append({"train": t, "test": s, "spearman": rho, "kendall": tau, "n_archs": n})
+    return pd.DataFrame(rows, columns=["train", "test", "spearman", "kendall", "n_archs"])
+
+
+def device_correlation(space: str, train, test, method: str = "spearman") -> pd.DataFrame:
+    """Train x test matrix of rank correlations (``spearman`` or ``kendall``)."""
+    if method not in ("spearman", "kendall"):
+        raise UnknownNameError("correlation method", method, ["spearman", "kendall"])
+    pairs = correlation_pairs(space, train, test, kendall=method == "kendall")
+    matrix = pairs.pivot(index="train", columns="test", values=method)
+    return matrix.loc[list(train), list(test)]
+
+
+def closest_training_device(space: str, train, test) -> pd.DataFrame:
+    """Each test device's most correlated (Spearman) training device."""
+    pairs = correlation_pairs(space, train, test, kendall=False)
+    best = pairs.loc[pairs.groupby("test", sort=False)["spearman"].idxmax()]
+    out = best.rename(columns={"train": "closest_train"})[["test", "closest_train", "spearman", "n_archs"]]
+    return out.set_index("test").loc[list(test)].reset_index()
+
+
+def adversarial_train_set(space: str, train, test, bound: float) -> list[str]:
+    """The training devices whose Spearman with every test device is at most ``bound``
+    (paper Table 12 removes training devices correlated above a bound with the test devices)."""
+    if not -1.0 <= bound <= 1.0:
+        raise MultipredictError(f"correlation bound {bound} is outside [-1, 1]")
+    matrix = device_correlation(space, train, test)
+    keep = matrix.max(axis=1) <= bound
+    return [d for d in train if keep[d]]

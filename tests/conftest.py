@@ -1,0 +1,22 @@
+"""Test set-up: read benchmark files from the local mirror (no network here) into a project-local
+cache, unless the caller already pointed MULTIPREDICT_MIRROR / MULTIPREDICT_CACHE elsewhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MIRROR = Path(os.environ.get("MULTIPREDICT_MIRROR") or ROOT.parent / "shared" / "benchmarks")
+os.environ.setdefault("MULTIPREDICT_MIRROR", str(MIRROR))
+os.environ.setdefault("MULTIPREDICT_CACHE", str(ROOT / ".cache" / "multipredict"))
+os.environ.setdefault("MULTIPREDICT_RESULTS", str(ROOT / ".cache" / "results"))
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    if not (MIRROR / "SOURCES.tsv").exists():
+        pytest.fail(f"benchmark mirror not found at {MIRROR}; set MULTIPREDICT_MIRROR to the folder holding SOURCES.tsv")
+    return MIRROR
