@@ -61,3 +61,14 @@ def zcp(space: str, dataset: str = "cifar10") -> pd.DataFrame:
 
     table = naslib.nb201_proxies(dataset)
     return table[list(PROXIES)].dropna()
+
+
+def flops_params(space: str) -> pd.DataFrame:
+    """FLOPs and params (as the upstream tables give them) for the archs that have them: all
+    5,000 FBNet archs (zc_fbnet.json); the NAS-Bench-Suite-Zero NB201 cells (NASLib, cifar10)."""
+    _check_space(space)
+    if space == "fbnet":
+        return zc_fbnet.proxies()[["flops", "params"]]
+    from . import naslib
+
+    return naslib.nb201_proxies("cifar10")[["flops", "params"]].dropna()

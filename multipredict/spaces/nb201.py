@@ -110,10 +110,12 @@ def graph_features(arch_ids) -> np.ndarray:
 
 
 def vec_encoding(arch_ids) -> np.ndarray:
-    """Flat Vec encoding: the cell's 6 op one-hots (30 values). With a fixed cell topology the
-    adjacency carries no per-arch information, so the one-hots are the whole encoding."""
+    """Flat Vec encoding (36 values): the cell's adjacency as its 6 upper-triangle entries (an edge
+    whose op is ``none`` is absent) followed by the 6 op one-hots (6 x 5)."""
     ops = op_indices(arch_ids)
-    return np.eye(len(OPS), dtype=np.float32)[ops].reshape(len(ops), -1)
+    adjacency = (ops != OPS.index("none")).astype(np.float32)
+    one_hot = np.eye(len(OPS), dtype=np.float32)[ops].reshape(len(ops), -1)
+    return np.concatenate([adjacency, one_hot], axis=1)
 
 
 def connected(arch_ids) -> np.ndarray:

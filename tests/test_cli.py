@@ -1,0 +1,72 @@
+"""The command line: formats, the Tables 9/10 printout, and errors that list valid names."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from multipredict.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_distance_csv_has_one_row_per_pair(capsys):
+    code, out, _ = run(capsys, "distance", "--space", "nb201", "--train", "pixel3,silver_4210r",
+                       "--test", "raspi4,fpga", "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == ["train", "test", "spearman", "kendall"]
+    assert len(rows) == 4
+    cell = {(r["train"], r["test"]): float(r["spearman"]) for r in rows}
+    assert round(cell[("pixel3", "raspi4")], 2) == 0.97
+    assert round(cell[("silver_4210r", "fpga")], 2) == 0.97
+
+
+def test_distance_preset_prints_matrix_and_closest(capsys):
+    code, out, _ = run(capsys, "distance", "--space", "fbnet", "--preset", "fbnet-default")
+    assert code == 0
+    assert "Closest training device" in out
+    pixel3 = next(line for line in out.splitlines() if line.startswith("pixel3"))
+    assert pixel3.split()[1:] == ["0.91", "0.96", "0.98"]  # Table 10: fpga, raspi4, eyeriss
+
+
+def test_distance_json(capsys):
+    code, out, _ = run(capsys, "distance", "--space", "nb201", "--train", "1080ti_256", "--test", "eyeriss",
+                       "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and round(data["pairs"][0]["spearman"], 2) == 0.89
+    assert data["closest"][0]["closest_train"] == "1080ti_256"
+
+
+def test_max_correlation_drops_training_devices(capsys):
+    code, out, err = run(capsys, "distance", "--space", "fbnet", "--preset", "fbnet-default",
+                         "--max-correlation", "0.3", "--format", "csv")
+    assert code == 0 and "1 of 9" in err
+    assert {r["train"] for r in csv.DictReader(io.StringIO(out))} == {"1080ti_1"}
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (("distance", "--space", "nb999", "--train", "a", "--test", "b"), "valid spaces: nb201, fbnet"),
+    (("distance", "--space", "nb201", "--train", "pixel9", "--test", "raspi4"), "'pixel9'"),
+    (("devices", "--space", "darts"), "valid spaces"),
+    (("data", "fetch", "helpp"), "valid sources: help-nb201"),
+    (("distance", "--space", "nb201", "--preset", "fbnet-default"), "pass --space fbnet"),
+])
+def test_bad_names_exit_non_zero_and_list_valid_names(capsys, argv, expected):
+    code, _, err = run(capsys, *argv)
+    assert code != 0
+    assert expected in err
+
+
+def test_devices_json_and_data_report(capsys):
+    code, out, _ = run(capsys, "devices", "--space", "fbnet", "--format", "json")
+    assert code == 0 and len(json.loads(out)) == 27
+    code, out, _ = run(capsys, "data", "report", "--files-only")
+    assert code == 0 and "help-nb201" in out and "naslib-tnb101" in out
