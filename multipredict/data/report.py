@@ -34,9 +34,9 @@ def table_builders() -> list[tuple[str, Callable[[], pd.DataFrame]]]:
         ("latency/nb201", lambda: tables.latencies("nb201")),
         ("latency/fbnet", lambda: tables.latencies("fbnet")),
         ("zcp/fbnet", lambda: tables.zcp("fbnet")),
-        ("accuracy/nats-nb201", nats.test_accuracies),
     ]
-    builders += [(f"naslib/{name}", fn) for name, fn in naslib.tables()]
+    builders += list(nats.tables())
+    builders += list(naslib.tables())
     return builders
 
 
