@@ -1,0 +1,227 @@
+"""Rerun the paper's Tables 1-4 and put our Spearman rho beside the published one.
+
+``reproduce("table1", repeats=10, out_dir="repro")`` runs the table's specs (through the results
+store under ``out_dir/store``, so an interrupted reproduction resumes) and writes
+
+- ``out_dir/table1.csv``: ``table, space, source_samples, method, samples, protocol, device,
+  spearman_mean, spearman_std, n, paper, errors`` (``device == "mean"``: each method's mean over
+  the test devices, averaged per repeat first; ``paper`` empty where the paper has no number);
+- ``out_dir/table1.txt``: ours beside the paper as a text table, headed by the settings used;
+- ``out_dir/table1_trials.csv``: every trial row, for a closer look.
+
+``quick=True`` is a smoke run of the whole pipeline (minutes on two cores), not a reproduction: one
+repeat, each method's cheaper settings (``methods.*_QUICK``: fewer epochs / episodes) and, for the
+larger tables, fewer methods. Its settings are written at the top of the text table.
+
+HELP runs under HELP's own protocol (the paper quotes HELP's published numbers), every TL method
+and the BRP-NAS / FLOPs baselines under the paper's.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UnknownNameError
+from . import methods as method_registry
+from .paper_numbers import TABLES, paper_numbers
+from .runner import TrialResult
+from .spec import ExperimentSpec
+from .store import ParquetStore, ResultStore, run_cached
+
+SUMMARY_COLUMNS = ["table", "space", "source_samples", "method", "samples", "protocol", "device", "spearman_mean",
+                   "spearman_std", "n", "paper", "errors"]
+TITLES = {
+    "table1": "Table 1: NB201, HELP's device split (Spearman rho)",
+    "table2": "Table 2: adversarial device sets, 20 samples (Spearman rho)",
+    "table3": "Table 3: FBNet, HELP's device split (Spearman rho)",
+    "table4": "Table 4: fewer pretraining samples per training device (Spearman rho)",
+}
+QUICK_REPEATS = 1
+
+
+@dataclass(frozen=True)
+class TablePart:
+    """One spec of a table: a device-set preset, methods with their budgets, shared options."""
+
+    preset: str
+    budgets: dict[str, tuple[int, ...]]
+    quick_methods: tuple[str, ...]  # the subset a quick run keeps
+    options: dict[str, Any] = field(default_factory=dict)
+    source_samples: int | None = None  # Table 4's pretraining samples per training device
+    quick_options: dict[str, Any] = field(default_factory=dict)  # over the methods' own quick settings
+
+
+_HELP_PROTOCOL = {"HELP": {"protocol": "help"}}
+TABLE_PARTS: dict[str, list[TablePart]] = {
+    "table1": [TablePart("nb201-default",
+                         {"FLOPs": (0,), "BRP-NAS": (900, 3200), "HELP": (20,), "TL Vec Sample": (20,),
+                          "TL Vec Index": (10,), "TL Vec ET": (10,), "TL ZCPVec ET": (10,), "TL HWLVec ET": (10,)},
+                         quick_methods=("FLOPs", "HELP", "TL Vec ET"))],
+    "table2": [TablePart("nb201-adversarial",
+                         {"HELP": (20,), "TL Vec ET": (20,), "TL ZCPVec ET": (20,), "TL HWLVec ET": (20,)},
+                         quick_methods=("HELP", "TL Vec ET")),
+               TablePart("fbnet-adversarial", {"HELP": (20,), "TL Vec ET": (20,)},
+                         quick_methods=("HELP", "TL Vec ET"))],
+    "table3": [TablePart("fbnet-default",
+                         {"HELP": (20,), "TL Vec Sample": (20,), "TL Vec Index": (10,), "TL Vec ET": (10,)},
+                         quick_methods=("HELP", "TL Vec ET"))],
+    "table4": [TablePart(preset, {"HELP": (20,), "TL Vec ET": (10,)}, quick_methods=("HELP", "TL Vec ET"),
+                         options={"source_samples": n}, source_samples=n,
+                         # pretraining on 4000 archs per device is the slow part: one epoch keeps quick quick
+                         quick_options={"source_epochs": 1})
+               for preset, n in (("fbnet-default", 4000), ("fbnet-default", 1000),
+                                 ("nb201-default", 900), ("nb201-default", 50))],
+}
+
+
+def table_specs(table: str, repeats: int = 10, quick: bool = False,
+                seed: int = 0) -> list[tuple[TablePart, ExperimentSpec]]:
+    """The specs that make up one table (quick: one repeat, cheaper settings, the quick methods)."""
+    if table not in TABLE_PARTS:
+        raise UnknownNameError("table", table, list(TABLE_PARTS), "reproduce covers the paper's Tables 1-4")
+    specs = []
+    for part in TABLE_PARTS[table]:
+        names = [m for m in part.budgets if not quick or m in part.quick_methods]
+        specs.append((part, ExperimentSpec.from_preset(
+            part.preset, name=f"{table} {part.preset}" + (f" source_samples={part.source_samples}"
+                                                           if part.source_samples else ""),
+            methods=names, samples=part.budgets[names[0]],
+            method_samples={m: part.budgets[m] for m in names},
+            method_options={m: o for m, o in _HELP_PROTOCOL.items() if m in names},
+            options={**(part.quick_options if quick else {}), **part.options},
+            repeats=QUICK_REPEATS if quick else repeats, seed=seed, quick=quick)))
+    return specs
+
+
+def settings_text(table: str, specs: list[ExperimentSpec]) -> str:
+    """What a reproduction ran with: repeats, and the options each method ran with where they differ
+    from its defaults (for quick runs, the cheaper settings it swapped in)."""
+    first = specs[0]
+    lines = [TITLES[table], f"repeats: {first.repeats} (seeds {first.seed}..{first.seed + first.repeats - 1})"]
+    if first.quick:
+        lines.append("QUICK run (a smoke test, not a reproduction): one repeat, methods "
+                     + ", ".join(dict.fromkeys(m for s in specs for m in s.methods))
+                     + "; quick numbers sit far below the published ones by design")
+    for spec in specs:
+        for name in spec.methods:
+            method = method_registry.get(name)
+            changed = {k: v for k, v in spec.options_for(method).items()
+                       if (spec.quick and k in method.quick_options) or (k in spec.options and method.takes(k))}
+            if changed:
+                prefix = f"  {spec.name} / {name}: " if len(specs) > 1 else f"  {name}: "
+                lines.append(prefix + ", ".join(f"{k}={v}" for k, v in changed.items()))
+    return "\n".join(dict.fromkeys(lines))
+
+
+def reproduce(table: str, repeats: int = 10, quick: bool = False, out_dir: str | Path = "reproduction", *,
+              executor=None, workers: int | None = None, store: ResultStore | None = None, seed: int = 0,
+              on_result: Callable[[TrialResult], None] | None = None,
+              cancel: threading.Event | None = None) -> pd.DataFrame:
+    """Run one of the paper's tables; write ``<table>.csv``, ``.txt`` and ``_trials.csv`` under
+    ``out_dir``; return the summary (``SUMMARY_COLUMNS``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = ParquetStore(out / "store") if store is None else store
+    parts = table_specs(table, repeats=repeats, quick=quick, seed=seed)
+    frames = []
+    for part, spec in parts:
+        frame = run_cached(spec, executor, store=store, workers=workers, on_result=on_result, cancel=cancel)
+        frames.append(frame.assign(source_samples=part.source_samples))
+    trials = pd.concat(frames, ignore_index=True)
+    summary = summarise(trials, table)
+    settings = settings_text(table, [spec for _, spec in parts])
+    summary.attrs["settings"] = settings
+    summary.to_csv(out / f"{table}.csv", index=False)
+    trials.to_csv(out / f"{table}_trials.csv", index=False)
+    (out / f"{table}.txt").write_text(settings + "\n\n" + format_comparison(summary) + "\n")
+    return summary
+
+
+def summarise(trials: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Mean and std of Spearman rho over repeats per method x budget x device, plus a ``mean`` device
+    (each repeat's mean over devices, then mean/std over repeats), beside the published values."""
+    keys = ["space", "source_samples", "method", "samples", "protocol"]
+    trials = trials.copy()
+    trials["source_samples"] = trials.get("source_samples", pd.Series(np.nan, index=trials.index)).astype("Int64")
+    failed = trials["error"].notna()
+    errors = (trials[failed].groupby(keys + ["device"], dropna=False)["error"]
+              .agg(lambda e: f"{len(e)} failed: {e.iloc[0]}"))
+    ok = trials[~failed]
+    per_device = (ok.groupby(keys + ["device"], dropna=False)["spearman"]
+                  .agg(spearman_mean="mean", spearman_std="std", n="count"))
+    per_repeat = ok.groupby(keys + ["seed"], dropna=False)["spearman"].mean()
+    means = (per_repeat.groupby(level=keys, dropna=False).agg(spearman_mean="mean", spearman_std="std", n="count")
+             .assign(device="mean").set_index("device", append=True))
+    ours = pd.concat([per_device, means]).join(errors.rename("errors"), how="outer").reset_index()
+    # keep the protocol of each method for the paper cells it meets
+    published = paper_numbers(table).rename(columns={"value": "paper"}).drop(columns="table")
+    protocols = ours[["method", "protocol"]].drop_duplicates("method")
+    published = published.merge(protocols, on="method", how="left")
+    merged = ours.merge(published, on=keys + ["device"], how="outer")
+    merged["table"] = table
+    merged["n"] = merged["n"].fillna(0).astype(int)
+    # per space: the paper's column order, then any other test device in the order the specs list them
+    device_order = {}
+    for space in merged["space"].unique():
+        devices = list(published.loc[published["space"] == space, "device"]) + list(
+            trials.loc[trials["space"] == space, "device"])
+        named = [d for d in dict.fromkeys(devices) if d != "mean"]
+        device_order.update({(space, d): i for i, d in enumerate(named + ["mean"])})
+    merged["_order"] = [device_order.get(key, 0) for key in zip(merged["space"], merged["device"], strict=True)]
+    method_order = {m: i for i, m in enumerate(_method_order(table))}
+    merged["_method"] = merged["method"].map(lambda m: method_order.get(m, len(method_order)))
+    merged = merged.sort_values(["space", "source_samples", "_method", "samples", "_order"], ascending=[
+        True, False, True, True, True], na_position="first")
+    return merged[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def _method_order(table: str) -> list[str]:
+    return list(dict.fromkeys(m for part in TABLE_PARTS[table] for m in part.budgets))
+
+
+def _device_order(summary: pd.DataFrame) -> list[str]:
+    """Devices in the order of the (sorted) summary rows, ``mean`` last."""
+    devices = [d for d in dict.fromkeys(summary["device"]) if d != "mean"]
+    return devices + ["mean"]
+
+
+def format_comparison(summary: pd.DataFrame, digits: int = 2) -> str:
+    """Ours beside the paper, one block per space (and pretraining budget): rows method (samples),
+    columns devices; each cell ``ours±std [paper]``."""
+    blocks = []
+    group_keys = ["space", "source_samples"]
+    for (space, source_samples), block in summary.groupby(group_keys, dropna=False, sort=False):
+        title = f"{space}" + ("" if pd.isna(source_samples) else f", {source_samples} pretraining samples per device")
+        devices = _device_order(block)
+        header = ["method"] + devices
+        lines = []
+        for (method, samples), rows in block.groupby(["method", "samples"], sort=False, dropna=False):
+            label = method if not samples else f"{method} ({int(samples)})"
+            cells = {r.device: _cell(r, digits) for r in rows.itertuples()}
+            lines.append([label] + [cells.get(d, "") for d in devices])
+        widths = [max(len(str(row[i])) for row in [header] + lines) for i in range(len(header))]
+        text = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+        text += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in lines]
+        blocks.append("\n".join(text))
+    return "\n\n".join(blocks) + "\n\ncells: ours mean±std over repeats [published]; '-' not run, 'ERR' failed"
+
+
+def _cell(row, digits: int) -> str:
+    if row.n:
+        ours = f"{row.spearman_mean:.{digits}f}"
+        if not pd.isna(row.spearman_std):
+            ours += f"±{row.spearman_std:.{digits}f}"
+    else:
+        ours = "ERR" if isinstance(row.errors, str) else "-"
+    paper = "" if pd.isna(row.paper) else f" [{row.paper:.{digits}f}]"
+    return ours + paper
+
+
+__all__ = ["reproduce", "summarise", "format_comparison", "table_specs", "TABLE_PARTS", "TABLES", "settings_text"]

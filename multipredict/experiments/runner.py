@@ -1,0 +1,335 @@
+"""Turn an ExperimentSpec into trials, run them, and stream back a tidy results table.
+
+A *trial* is one method at one sample budget and one seed, covering every test device of the spec,
+so that a method pretrains once per trial and fine-tunes per test device. Trials run
+
+- serially in this process (``executor=None``), the default and the easiest to debug;
+- in local processes (``executor="processes"``, ``workers=N``), one torch thread each: on a few
+  cores small models train faster in separate single-thread processes than with shared threads;
+- on any ``concurrent.futures.Executor`` you pass, e.g. a Dask ``Client(...).get_executor()``.
+
+``run`` returns one row per trial x test device. A trial that raises records its error in its rows
+and the run goes on; ``cancel`` (a ``threading.Event``) stops scheduling new trials and the rows
+finished so far come back. With a ``store`` (see ``multipredict.experiments.store``) every finished
+trial is saved at once and trials already stored are not rerun, so a killed run resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .. import __version__
+from . import methods as method_registry
+from .spec import ExperimentSpec
+
+COLUMNS = ["method", "space", "device", "samples", "seed", "protocol", "spearman", "kendall", "n_eval",
+           "n_fewshot", "pool", "seconds", "repeat", "error", "trial"]
+METRICS = ["spearman", "kendall", "n_eval", "n_fewshot", "pool", "seconds"]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One method x sample budget x seed; ``key`` is a content hash of everything that decides its rows."""
+
+    index: int
+    method: str
+    samples: int
+    seed: int
+    repeat: int
+    protocol: str
+    key: str
+
+
+@dataclass(frozen=True)
+class TrialCall:
+    """What a worker needs to run one trial: picklable, and free of the registry (workers have none)."""
+
+    target: Any  # "module:function" or a picklable callable
+    kwargs: dict[str, Any]
+    single_thread: bool = False
+
+
+@dataclass
+class TrialResult:
+    """What ``on_result`` receives after each trial: its rows plus progress counts."""
+
+    trial: Trial
+    rows: list[dict[str, Any]]
+    cached: bool  # came from the store, not from running the method
+    completed: int
+    total: int
+
+    @property
+    def error(self) -> str | None:
+        return next((r["error"] for r in self.rows if r.get("error")), None)
+
+    def frame(self) -> pd.DataFrame:
+        return _frame(self.rows)
+
+
+@dataclass
+class _Progress:
+    total: int
+    completed: int = 0
+    rows: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def expand_trials(spec: ExperimentSpec) -> list[Trial]:
+    """Every trial of a spec, repeat-major: all methods at the first seed come first, so a run
+    cancelled early still compares every method."""
+    trials = []
+    for repeat, seed in enumerate(spec.seeds()):
+        for name in spec.methods:
+            for samples in spec.budgets(name):
+                protocol = spec.protocol_for(name)
+                key = trial_key(spec, name, samples, seed, protocol)
+                trials.append(Trial(len(trials), name, samples, seed, repeat, protocol, key))
+    return trials
+
+
+def trial_key(spec: ExperimentSpec, method: str, samples: int, seed: int, protocol: str) -> str:
+    """Content hash of one trial: equal in any spec that would compute the same rows, so specs that
+    differ only in repeats, methods or budgets share their stored trials."""
+    implementation = method_registry.get(method)
+    options = {k: v for k, v in spec.options_for(implementation).items()
+               if k not in method_registry.REPORTING_OPTIONS}
+    # the package version is part of the key: a release that changes a method recomputes its trials
+    content = {"version": __version__, "space": spec.space, "method": method, "target": implementation.target_path,
+               "options": options, "train_devices": list(spec.train_devices),
+               "test_devices": list(spec.test_devices), "protocol": protocol, "samples": samples, "seed": seed}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def trial_call(spec: ExperimentSpec, trial: Trial, single_thread: bool = False) -> TrialCall:
+    implementation = method_registry.get(trial.method)
+    kwargs = dict(spec.options_for(implementation), space=spec.space, train_devices=list(spec.train_devices),
+                  test_devices=list(spec.test_devices), samples=trial.samples, seed=trial.seed,
+                  protocol=trial.protocol)
+    return TrialCall(implementation.target, kwargs, single_thread)
+
+
+def execute_trial(call: TrialCall) -> dict[str, Any]:
+    """Run one trial (in whichever process the executor chose); exceptions become an error record."""
+    if call.single_thread and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+    started = time.perf_counter()
+    try:
+        target = call.target
+        if isinstance(target, str):
+            target = method_registry.Method("?", target).resolve()
+        rows = target(**call.kwargs)
+        return {"rows": [_plain_row(r) for r in rows], "seconds": time.perf_counter() - started}
+    except Exception as error:  # a failed trial is a result, not the end of the run
+        return {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
+                "seconds": time.perf_counter() - started}
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python; anything not a scalar -> JSON text, so rows store as parquet."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return json.dumps(value, default=str)
+
+
+def _plain_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {str(k): _plain(v) for k, v in dict(row).items()}
+
+
+def _trial_rows(spec: ExperimentSpec, trial: Trial, outcome: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tidy rows of one trial: one per test device, error rows where a device has no result."""
+    identity = {"method": trial.method, "space": spec.space, "samples": trial.samples, "seed": trial.seed,
+                "protocol": trial.protocol, "repeat": trial.repeat, "trial": trial.key}
+    if outcome.get("error"):
+        log.warning("trial %s (%s, %d samples, seed %d) failed: %s", trial.key[:12], trial.method, trial.samples,
+                    trial.seed, outcome.get("traceback") or outcome["error"])
+    by_device = {r.get("device"): r for r in outcome.get("rows", [])}
+    rows = []
+    for device in spec.test_devices:
+        row = {"device": device, **{m: math.nan for m in METRICS}, "pool": None, "error": outcome.get("error")}
+        if device in by_device:
+            row.update(by_device[device])
+        elif row["error"] is None:
+            row["error"] = f"MissingResult: method {trial.method!r} returned no row for device {device!r}"
+        row.setdefault("error", None)
+        row.update(identity)
+        rows.append(row)
+    return rows
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = pd.Series(dtype=float if column in METRICS else object)
+    extras = [c for c in frame.columns if c not in COLUMNS]
+    return arrow_safe(frame[COLUMNS + extras].reset_index(drop=True))
+
+
+def arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns whose values mix Python types become text: methods report e.g. ``pool`` as a count or
+    as a label, and one parquet column holds one type."""
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        present = [v for v in frame[column] if not _missing(v)]
+        if len({type(v) for v in present}) > 1:
+            frame[column] = [None if _missing(v) else str(v) for v in frame[column]]
+    return frame
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _init_worker(config_overrides: dict) -> None:
+    # spawned workers start clean: carry the parent's configure() overrides and keep torch to one thread
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    from .. import config
+
+    config._overrides.update(config_overrides)
+
+
+def _make_executor(kind: str, workers: int | None) -> Executor:
+    if kind == "threads":
+        return ThreadPoolExecutor(max_workers=workers)
+    if kind == "processes":
+        import multiprocessing
+
+        from .. import config
+
+        # spawn, not fork: forking a process that has torch's thread pools running can deadlock
+        return ProcessPoolExecutor(max_workers=workers or os.cpu_count(),
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(dict(config._overrides),))
+    raise ValueError(f"unknown executor {kind!r}; expected None (serial), 'serial', 'threads', 'processes' "
+                     "or a concurrent.futures.Executor such as dask's Client.get_executor()")
+
+
+def run(spec: ExperimentSpec, executor: Executor | str | None = None, *,
+        on_result: Callable[[TrialResult], None] | None = None, cancel: threading.Event | None = None,
+        store=None, workers: int | None = None, retry_failed: bool = False) -> pd.DataFrame:
+    """Run every trial of ``spec``; return one row per trial x test device (columns ``COLUMNS`` + extras).
+
+    ``on_result(TrialResult)`` is called after each trial (stored trials first, then in completion
+    order). ``frame.attrs`` says whether the run is ``complete`` or was ``cancelled``. ``store``:
+    stored trials are reused and new ones saved as they finish; failed trials count as stored unless
+    ``retry_failed``.
+    """
+    trials = expand_trials(spec)
+    progress = _Progress(total=len(trials))
+    if store is not None:
+        store.save_spec(spec)
+
+    def record(trial: Trial, rows: list[dict[str, Any]], cached: bool) -> None:
+        progress.rows[trial.index] = rows
+        progress.completed += 1
+        if store is not None and not cached:
+            store.save_trial(trial.key, rows)
+        if on_result is not None:
+            on_result(TrialResult(trial, rows, cached, progress.completed, progress.total))
+
+    to_run = []
+    for trial in trials:
+        stored = store.load_trial(trial.key) if store is not None else None
+        if stored is not None and not (retry_failed and any(r.get("error") for r in stored)):
+            # a trial stored by another spec may have been a different repeat there
+            record(trial, [{**row, "repeat": trial.repeat} for row in stored], cached=True)
+        else:
+            to_run.append(trial)
+
+    cancelled = cancel.is_set if cancel is not None else (lambda: False)
+    if executor in (None, "serial"):
+        for trial in to_run:
+            if cancelled():
+                break
+            record(trial, _trial_rows(spec, trial, execute_trial(trial_call(spec, trial))), cached=False)
+    elif isinstance(executor, str):
+        owned = _make_executor(executor, workers)
+        try:
+            _run_on(owned, spec, to_run, record, cancelled, workers, single_thread=executor == "processes")
+        except BaseException:  # Ctrl-C: do not wait for the running trials, their results are lost anyway
+            owned.shutdown(wait=False, cancel_futures=True)
+            raise
+        owned.shutdown()
+    else:
+        _run_on(executor, spec, to_run, record, cancelled, workers, single_thread=False)
+
+    frame = _frame([row for index in sorted(progress.rows) for row in progress.rows[index]])
+    frame.attrs.update(spec_hash=spec.spec_hash(), complete=progress.completed == progress.total,
+                       cancelled=progress.completed < progress.total)
+    if store is not None and frame.attrs["complete"]:
+        store.save_results(spec, frame)
+    return frame
+
+
+def _window(executor: Executor, workers: int | None, n_trials: int) -> int:
+    """How many trials to keep submitted: ``workers`` if given, else what the executor can run at once."""
+    if workers:
+        return workers
+    if getattr(executor, "_max_workers", None):  # the standard library's pools
+        return executor._max_workers
+    client = getattr(executor, "_client", None)  # dask's ClientExecutor
+    if client is not None and hasattr(client, "nthreads"):
+        try:
+            return max(1, sum(client.nthreads().values()))
+        except Exception:  # a client that cannot say: fall back to submitting everything
+            pass
+    return max(n_trials, 1)
+
+
+def _run_on(executor: Executor, spec: ExperimentSpec, trials: list[Trial], record, cancelled, workers: int | None,
+            single_thread: bool) -> None:
+    # Submit a window of trials, not all of them: cancelling then stops scheduling at once, and
+    # results stream back while later trials wait.
+    window = _window(executor, workers, len(trials))
+    waiting = iter(trials)
+    pending: dict[Any, Trial] = {}
+
+    def fill() -> None:
+        while len(pending) < window and not cancelled():
+            trial = next(waiting, None)
+            if trial is None:
+                return
+            pending[executor.submit(execute_trial, trial_call(spec, trial, single_thread))] = trial
+
+    try:
+        fill()
+        while pending:
+            # a timeout so that a cancel set while every trial is busy is seen promptly
+            done, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
+                trial = pending.pop(future)
+                if future.cancelled():
+                    continue
+                try:
+                    outcome = future.result()
+                except Exception as error:  # the worker itself failed (crashed process, unpicklable result)
+                    outcome = {"error": f"{type(error).__name__}: {error}"}
+                record(trial, _trial_rows(spec, trial, outcome), cached=False)
+            if cancelled():
+                for future in [f for f in pending if f.cancel()]:
+                    del pending[future]
+            else:
+                fill()
+    finally:
+        for future in pending:
+            future.cancel()

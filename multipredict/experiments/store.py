@@ -1,0 +1,176 @@
+"""Results store: finished trials and whole-spec results, so nothing already run is run again.
+
+Layout of a ``ParquetStore`` (default folder ``./results``, or ``$MULTIPREDICT_RESULTS``)::
+
+    <root>/<spec_hash>/spec.yaml          the spec, to see what a folder holds
+    <root>/<spec_hash>/results.parquet    the full table, once every trial of the spec is done
+    <root>/trials/<ab>/<trial_key>.parquet  the rows of one trial, saved as soon as it finishes
+
+Trials are keyed by their own content hash (see ``runner.trial_key``), so a killed run resumes
+where it stopped and specs that share trials (more repeats, one more method) reuse them. Every
+file is written to a temporary name and moved into place (``os.replace``), so a crash never leaves
+a half-written file behind. ``MemoryStore`` keeps the same in a dict (tests, short sessions).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import MultipredictError
+from .spec import ExperimentSpec
+
+RESULTS_ENV = "MULTIPREDICT_RESULTS"
+
+
+class ResultStore(ABC):
+    """Where trial rows and spec results live; ``run`` needs only the first five calls."""
+
+    @abstractmethod
+    def load_trial(self, key: str) -> list[dict[str, Any]] | None: ...
+
+    @abstractmethod
+    def save_trial(self, key: str, rows: list[dict[str, Any]]) -> None: ...
+
+    @abstractmethod
+    def save_spec(self, spec: ExperimentSpec) -> None: ...
+
+    @abstractmethod
+    def load_results(self, spec: ExperimentSpec) -> pd.DataFrame | None: ...
+
+    @abstractmethod
+    def save_results(self, spec: ExperimentSpec, frame: pd.DataFrame) -> None: ...
+
+    @abstractmethod
+    def specs(self) -> pd.DataFrame:
+        """One row per stored spec: spec_hash, name, space, methods, trials, complete."""
+
+    def has_results(self, spec: ExperimentSpec) -> bool:
+        return self.load_results(spec) is not None
+
+
+class MemoryStore(ResultStore):
+    """Everything in dicts, gone with the process: tests, and sessions that need no files."""
+
+    def __init__(self) -> None:
+        self._trials: dict[str, list[dict[str, Any]]] = {}
+        self._specs: dict[str, ExperimentSpec] = {}
+        self._results: dict[str, pd.DataFrame] = {}
+
+    def load_trial(self, key):
+        rows = self._trials.get(key)
+        return None if rows is None else [dict(r) for r in rows]
+
+    def save_trial(self, key, rows):
+        self._trials[key] = [dict(r) for r in rows]
+
+    def save_spec(self, spec):
+        self._specs[spec.spec_hash()] = spec
+
+    def load_results(self, spec):
+        frame = self._results.get(spec.spec_hash())
+        return None if frame is None else frame.copy()
+
+    def save_results(self, spec, frame):
+        self._results[spec.spec_hash()] = frame.copy()
+
+    def specs(self) -> pd.DataFrame:
+        return _spec_listing((h, spec, h in self._results) for h, spec in self._specs.items())
+
+
+class ParquetStore(ResultStore):
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root is not None else default_root()
+
+    def spec_dir(self, spec: ExperimentSpec) -> Path:
+        return self.root / spec.spec_hash()
+
+    def trial_path(self, key: str) -> Path:
+        return self.root / "trials" / key[:2] / f"{key}.parquet"
+
+    def load_trial(self, key):
+        path = self.trial_path(key)
+        return pq.read_table(path).to_pylist() if path.exists() else None
+
+    def save_trial(self, key, rows):
+        _atomic_write(self.trial_path(key), lambda tmp: pq.write_table(_table(pd.DataFrame(rows)), tmp))
+
+    def save_spec(self, spec):
+        path = self.spec_dir(spec) / "spec.yaml"
+        if not path.exists():
+            _atomic_write(path, lambda tmp: Path(tmp).write_text(spec.to_yaml()))
+
+    def load_results(self, spec):
+        path = self.spec_dir(spec) / "results.parquet"
+        return pd.read_parquet(path) if path.exists() else None
+
+    def save_results(self, spec, frame):
+        self.save_spec(spec)
+        _atomic_write(self.spec_dir(spec) / "results.parquet",
+                      lambda tmp: pq.write_table(_table(frame), tmp))
+
+    def specs(self) -> pd.DataFrame:
+        return _spec_listing((path.parent.name, ExperimentSpec.from_yaml(path),
+                              (path.parent / "results.parquet").exists())
+                             for path in sorted(self.root.glob("*/spec.yaml")))
+
+    def load_spec(self, spec_hash: str) -> ExperimentSpec:
+        path = self.root / spec_hash / "spec.yaml"
+        if not path.exists():
+            raise MultipredictError(f"no stored spec {spec_hash!r} under {str(self.root)!r}; "
+                                    "ParquetStore(root).specs() lists the stored ones")
+        return ExperimentSpec.from_yaml(path)
+
+
+def _spec_listing(entries) -> pd.DataFrame:
+    rows = [{"spec_hash": spec_hash, "name": spec.name, "space": spec.space, "methods": ", ".join(spec.methods),
+             "trials": spec.n_trials(), "complete": complete} for spec_hash, spec, complete in entries]
+    return pd.DataFrame(rows, columns=["spec_hash", "name", "space", "methods", "trials", "complete"])
+
+
+def default_root() -> Path:
+    return Path(os.environ.get(RESULTS_ENV) or Path.cwd() / "results")
+
+
+def default_store() -> ParquetStore:
+    return ParquetStore(default_root())
+
+
+def _table(frame: pd.DataFrame) -> pa.Table:
+    # from a DataFrame rather than from_pylist: the latter takes its columns from the first row only
+    from .runner import arrow_safe
+
+    return pa.Table.from_pandas(arrow_safe(frame.copy()), preserve_index=False)
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def run_cached(spec: ExperimentSpec, executor=None, *, store: ResultStore | None = None, **run_options) -> pd.DataFrame:
+    """The results of ``spec``: straight from the store when it holds them, else ``run`` (resuming
+    from the stored trials) and store them. ``run_options`` go to ``runner.run``."""
+    from .runner import run
+
+    store = default_store() if store is None else store
+    stored = store.load_results(spec)
+    if stored is not None:
+        stored.attrs.update(spec_hash=spec.spec_hash(), complete=True, cancelled=False, cached=True)
+        return stored
+    frame = run(spec, executor, store=store, **run_options)
+    frame.attrs["cached"] = False
+    return frame
