@@ -8,6 +8,7 @@ HW-NAS-Bench covers 1,999 archs): the number of archs used is reported with ever
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -86,6 +87,19 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:
             float(stats.kendalltau(a[both], b[both]).statistic), n)
 
 
+@cache
+def spearman_matrix(space: str) -> pd.DataFrame:
+    """Device x device Spearman over the archs each pair covers (pairwise-complete), for every
+    device of the space; computed once per process."""
+    return latencies(space).corr(method="spearman", min_periods=3)
+
+
+@cache
+def _pair_counts(space: str) -> pd.DataFrame:
+    present = latencies(space).notna().astype(np.int64)
+    return present.T @ present
+
+
 def correlation_pairs(space: str, train, test, kendall: bool = True) -> pd.DataFrame:
     """One row per (train, test) pair: ``train, test, spearman, kendall, n_archs``."""
     train, test = check_devices(space, train, "train"), check_devices(space, test, "test")
@@ -97,9 +111,8 @@ def correlation_pairs(space: str, train, test, kendall: bool = True) -> pd.DataF
             if kendall:
                 rho, tau, n = _pair(a, b)
             else:
-                both = np.isfinite(a) & np.isfinite(b)
-                n = int(both.sum())
-                rho, tau = float(stats.spearmanr(a[both], b[both]).statistic) if n >= 3 else float("nan"), float("nan")
+                rho, tau = float(spearman_matrix(space).loc[t, s]), float("nan")
+                n = int(_pair_counts(space).loc[t, s])
             rows.append({"train": t, "test": s, "spearman": rho, "kendall": tau, "n_archs": n})
     return pd.DataFrame(rows, columns=["train", "test", "spearman", "kendall", "n_archs"])
 
@@ -108,7 +121,10 @@ def device_correlation(space: str, train, test, method: str = "spearman") -> pd.
     """Train x test matrix of rank correlations (``spearman`` or ``kendall``)."""
     if method not in ("spearman", "kendall"):
         raise UnknownNameError("correlation method", method, ["spearman", "kendall"])
-    pairs = correlation_pairs(space, train, test, kendall=method == "kendall")
+    if method == "spearman":
+        train, test = check_devices(space, train, "train"), check_devices(space, test, "test")
+        return spearman_matrix(space).loc[train, test].rename_axis(index="train", columns="test")
+    pairs = correlation_pairs(space, train, test, kendall=True)
     matrix = pairs.pivot(index="train", columns="test", values=method)
     return matrix.loc[list(train), list(test)]
 

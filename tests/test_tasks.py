@@ -70,3 +70,11 @@ def test_bad_names_and_values():
         tasks.device_correlation("nb201", ["pixel3"], [])
     with pytest.raises(MultipredictError, match="outside"):
         tasks.adversarial_train_set("nb201", ["pixel3"], ["raspi4"], 1.5)
+
+
+def test_cached_matrix_agrees_with_pairwise_scipy_on_partial_coverage():
+    train, test = ["1080ti_1", "edgegpu"], ["desktop_gpu_gtx_1080ti_fp32", "edgetpu"]
+    matrix = tasks.device_correlation("nb201", train, test)
+    pairs = tasks.correlation_pairs("nb201", train, test)  # scipy on the archs both devices cover
+    for row in pairs.itertuples():
+        assert matrix.loc[row.train, row.test] == pytest.approx(row.spearman, abs=1e-9)
