@@ -20,3 +20,13 @@ def mirror() -> Path:
     if not (MIRROR / "SOURCES.tsv").exists():
         pytest.fail(f"benchmark mirror not found at {MIRROR}; set MULTIPREDICT_MIRROR to the folder holding SOURCES.tsv")
     return MIRROR
+
+
+def pytest_configure(config):
+    # On 2 cores small models train faster single-threaded, and parallel test workers don't fight
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass

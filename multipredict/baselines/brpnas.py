@@ -1,0 +1,86 @@
+"""BRP-NAS baseline: the transfer method's predictor trained from scratch on the target device alone.
+
+As the Multi-Predict paper compares against it: the same network (NB201: the GCN over the cell
+graph; FBNet: the MLP on the one-hot), no hardware embedding, no source devices, trained on
+``samples`` measured archs of the target (900 or 3,200 in Table 1) with the source-training
+hyperparameters (AdamW, lr 4e-4, 250 epochs, batch 128, cosine, L1 sum); labels min-max scaled over
+those samples. Other encodings (``zcp``, ``hwl``) give the "from scratch" curves of the paper's
+Figure 6. Scored on the same held-out archs as the other methods for the same seed and budget.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import encodings
+from ..errors import MultipredictError, UnknownNameError
+from ..predictors import LatencyPredictor
+from ..predictors.evaluation import (SCORE_ON, device_latency, few_shot_ids, minmax_labels, rank_correlations,
+                                     target_split)
+
+METHOD = "brpnas"
+SPACES = ("nb201", "fbnet")
+
+DEFAULT_OPTIONS: dict[str, object] = {
+    "encoding": "vec", "predictor": "auto", "epochs": 250, "lr": 4e-4, "head_layers": 4, "head_width": 200,
+    "batch_size": 128, "score_on": "heldout", "hwl_devices": None, "device": "auto", "progress": None,
+}
+OPTIONS = tuple(DEFAULT_OPTIONS)
+
+
+def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[str], samples: int,
+                  seed: int, protocol: str = "paper", **options) -> list[dict]:
+    """Train a predictor from scratch on ``samples`` archs of each test device and score it.
+
+    ``train_devices`` are not trained on; they only serve as the default ``hwl_devices`` of an HWL
+    encoding. Options: encoding, predictor (auto|gcn|mlp), epochs, lr, head_layers, head_width,
+    batch_size, score_on (heldout|all), hwl_devices, device, progress (callable(stage, fraction)).
+    """
+    from ..transfer import check_options, resolve_predictor
+
+    check_options(options, OPTIONS, METHOD)
+    config = {**DEFAULT_OPTIONS, **options}
+    if space not in SPACES:
+        raise UnknownNameError("space", space, SPACES)
+    if config["score_on"] not in SCORE_ON:
+        raise UnknownNameError("score_on", config["score_on"], SCORE_ON)
+    if not isinstance(samples, (int, np.integer)) or samples < 2:
+        raise MultipredictError(f"samples={samples!r} is not valid; BRP-NAS trains on >= 2 target archs (900 or 3200 "
+                                "in the paper)")
+    encoding = encodings.check_encoding(config["encoding"])
+    body = resolve_predictor(space, encoding, config["predictor"])
+    hwl = [] if "hwl" not in encodings.uses(encoding) else list(config["hwl_devices"] or train_devices)
+    if set(hwl) & set(test_devices):
+        raise MultipredictError(f"hwl_devices {sorted(set(hwl) & set(test_devices))} are test devices: their latencies "
+                                "would leak into the encoding; choose other reference devices")
+    rows = []
+    for j, device in enumerate(test_devices):
+        started = time.perf_counter()
+        pool_ids = encodings.pool(space, encoding, [device], hwl_devices=hwl)
+        split_ = target_split(protocol, space, device, pool_ids, seed, samples, config["score_on"])
+        shots = few_shot_ids(split_, samples, seed)
+        latency = device_latency(space, device)
+        encoder = encodings.ArchEncoder(space, encoding, form="graph" if body == "gcn" else "flat",
+                                        hwl_devices=hwl).fit(shots)
+        progress = None
+        if config["progress"] is not None:
+            progress = lambda fraction, name=device: config["progress"](f"brpnas {name}", fraction)  # noqa: E731
+        model = LatencyPredictor(body=body, embedding="none", head_layers=config["head_layers"],
+                                 head_width=config["head_width"], lr=config["lr"], epochs=config["epochs"],
+                                 batch_size=config["batch_size"], seed=seed, device=config["device"], progress=progress)
+        model.fit(encoder.transform(shots), minmax_labels(latency[shots], latency[shots]))
+        scored = split_.scored_ids(shots)
+        spearman, kendall = rank_correlations(model.predict(encoder.transform(scored)), latency[scored])
+        rows.append({"method": METHOD, "space": space, "device": device, "samples": int(samples), "seed": int(seed),
+                     "protocol": protocol, "spearman": spearman, "kendall": kendall, "n_eval": int(len(scored)),
+                     "n_fewshot": int(samples), "n_measured": int(samples),
+                     "pool": encodings.describe_pool(space, encoding, pool_ids), "pool_size": int(len(pool_ids)),
+                     "seconds": time.perf_counter() - started, "encoding": encoding, "predictor": body,
+                     "epochs": config["epochs"], "lr": float(config["lr"]), "head_layers": config["head_layers"],
+                     "score_on": config["score_on"], "hwl_devices": ",".join(hwl) or None})
+    return rows
+
+
+__all__ = ["fit_and_score", "OPTIONS", "DEFAULT_OPTIONS"]

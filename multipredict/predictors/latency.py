@@ -1,0 +1,303 @@
+"""`LatencyPredictor`: the Multi-Predict latency predictor f(x, h) as a scikit-learn style estimator.
+
+Configuration lives in the constructor, ``fit`` trains from scratch, ``fine_tune`` continues
+training (few-shot transfer), ``predict`` is pure. Defaults are the paper's text (AutoML-Conf 2023,
+Tables 14/15): AdamW (weight decay 5e-4), source lr 4e-4, batch 128, 250 epochs, cosine schedule
+per epoch down to 0, L1 loss summed over the batch; fine-tuning lr 1e-3 for 50 epochs; hardware
+embedding size 8; a 4-layer regression head (``head_layers``; the authors' released configs use 2
+layers of width 1000 instead).
+
+Training runs where ``device="auto"`` finds it (CUDA when available, else CPU). A fixed ``seed``
+gives identical results on the same machine: weights are initialised under a private torch RNG
+state seeded with it, and batches are shuffled by a numpy Generator derived from it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from ..encodings import ArchFeatures
+from ..errors import MultipredictError, UnknownNameError
+from .networks import EMBEDDINGS, GCNBody, HardwareEmbedding, LatencyNet, MLPBody
+
+BODIES = ("gcn", "mlp")
+SCHEDULES = ("cosine", "constant")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextmanager
+def _deterministic():
+    """Deterministic kernels while training (warn-only: some CUDA ops have no deterministic form),
+    restoring the caller's setting afterwards."""
+    was = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=warn_only)
+
+
+class LatencyPredictor:
+    """Latency predictor over arch features and device rows.
+
+    Parameters (all keyword):
+        body: ``"gcn"`` (graph-form features, NB201) or ``"mlp"`` (flat features).
+        embedding: ``"table"`` (learnable, ``embedding_dim`` wide), ``"sample"`` / ``"index"``
+            (fixed per-device vectors passed to `fit` / `add_device`), or ``"none"``.
+        gcn_layers, gcn_width, readout_layers: GCN body (3 graph layers of 200, then 3 FC layers).
+        mlp_layers, mlp_width: MLP body (3 layers of 100).
+        body_dim: width of the body's output ("NN embedding", 30).
+        head_layers, head_width: the regression head over [body, embedding, side features].
+        lr, weight_decay, epochs, batch_size, schedule: training of `fit`.
+        seed: weight init and shuffling. device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        progress: optional ``callable(fraction)`` called once per epoch.
+    """
+
+    def __init__(self, *, body: str = "gcn", embedding: str = "table", embedding_dim: int = 8,
+                 gcn_layers: int = 3, gcn_width: int = 200, readout_layers: int = 3,
+                 mlp_layers: int = 3, mlp_width: int = 100, body_dim: int = 30,
+                 head_layers: int = 4, head_width: int = 200,
+                 lr: float = 4e-4, weight_decay: float = 5e-4, epochs: int = 250, batch_size: int = 128,
+                 schedule: str = "cosine", seed: int = 0, device: str = "auto",
+                 progress: Callable[[float], None] | None = None):
+        self.body = body
+        self.embedding = embedding
+        self.embedding_dim = embedding_dim
+        self.gcn_layers = gcn_layers
+        self.gcn_width = gcn_width
+        self.readout_layers = readout_layers
+        self.mlp_layers = mlp_layers
+        self.mlp_width = mlp_width
+        self.body_dim = body_dim
+        self.head_layers = head_layers
+        self.head_width = head_width
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.schedule = schedule
+        self.seed = seed
+        self.device = device
+        self.progress = progress
+
+    # ---------------------------------------------------------------- sklearn-style plumbing
+
+    _PARAMS = ("body", "embedding", "embedding_dim", "gcn_layers", "gcn_width", "readout_layers", "mlp_layers",
+               "mlp_width", "body_dim", "head_layers", "head_width", "lr", "weight_decay", "epochs",
+               "batch_size", "schedule", "seed", "device", "progress")
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def set_params(self, **params) -> LatencyPredictor:
+        for name, value in params.items():
+            if name not in self._PARAMS:
+                raise UnknownNameError("LatencyPredictor parameter", name, self._PARAMS)
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        return f"LatencyPredictor(body={self.body!r}, embedding={self.embedding!r}, head_layers={self.head_layers})"
+
+    def copy(self) -> LatencyPredictor:
+        """An independent copy (fitted state included), e.g. to fine-tune one pretrained model per
+        target device."""
+        return copy.deepcopy(self)
+
+    # ---------------------------------------------------------------- building
+
+    def _validate(self, X: ArchFeatures) -> None:
+        if self.body not in BODIES:
+            raise UnknownNameError("predictor body", self.body, BODIES)
+        if self.embedding not in EMBEDDINGS:
+            raise UnknownNameError("hardware embedding", self.embedding, EMBEDDINGS)
+        if self.schedule not in SCHEDULES:
+            raise UnknownNameError("schedule", self.schedule, SCHEDULES)
+        if self.body == "gcn" and X.form != "graph":
+            raise MultipredictError("body='gcn' needs graph-form features (ArchEncoder(form='graph')); got "
+                                    f"{X.form!r} features. Use body='mlp' for flat encodings")
+        if self.body == "mlp" and X.form != "flat":
+            raise MultipredictError(f"body='mlp' needs flat features; got {X.form!r}. Use body='gcn' or form='flat'")
+
+    def _build(self, X: ArchFeatures, n_devices: int, vectors: np.ndarray | None) -> LatencyNet:
+        if self.body == "gcn":
+            body = GCNBody(torch.as_tensor(X.adjacency), X.body.shape[-1], layers=self.gcn_layers,
+                           width=self.gcn_width, readout_layers=self.readout_layers, out_dim=self.body_dim)
+        else:
+            body = MLPBody(X.body.shape[-1], layers=self.mlp_layers, width=self.mlp_width, out_dim=self.body_dim)
+        if self.embedding == "table":
+            hw = HardwareEmbedding("table", n_devices=n_devices, dim=self.embedding_dim)
+        elif self.embedding in ("sample", "index"):
+            hw = HardwareEmbedding(self.embedding, vectors=torch.as_tensor(np.asarray(vectors, dtype=np.float32)))
+        else:
+            hw = HardwareEmbedding("none")
+        side_dim = 0 if X.side is None else X.side.shape[1]
+        return LatencyNet(body, hw, self.body_dim, side_dim, head_layers=self.head_layers, head_width=self.head_width)
+
+    def _device_rows(self, devices, n: int) -> np.ndarray | None:
+        if self.embedding == "none":
+            return None
+        if devices is None:
+            raise MultipredictError(f"embedding {self.embedding!r} needs the device row of every sample; pass devices=")
+        rows = np.asarray(devices, dtype=np.int64).reshape(-1)
+        if len(rows) == 1 and n > 1:
+            rows = np.repeat(rows, n)
+        if len(rows) != n:
+            raise MultipredictError(f"got {len(rows)} device rows for {n} archs; pass one row per arch (or one for all)")
+        return rows
+
+    # ---------------------------------------------------------------- training
+
+    def fit(self, X: ArchFeatures, y, devices=None, *, device_vectors=None, n_devices: int | None = None) -> LatencyPredictor:
+        """Train from scratch on archs ``X`` with normalised latencies ``y``; ``devices`` gives each
+        sample's device row. ``device_vectors`` (n_devices, d) are required for the ``sample`` and
+        ``index`` embeddings; a ``table`` gets ``n_devices`` rows (default: max row + 1)."""
+        self._validate(X)
+        y = np.asarray(y, dtype=np.float32).reshape(-1)
+        if len(y) != len(X):
+            raise MultipredictError(f"{len(X)} archs but {len(y)} labels; pass one label per arch")
+        if not np.isfinite(y).all():
+            raise MultipredictError("labels contain NaN or inf; train only on measured archs")
+        rows = self._device_rows(devices, len(y))
+        if self.embedding in ("sample", "index"):
+            if device_vectors is None:
+                raise MultipredictError(f"embedding {self.embedding!r} needs device_vectors (one per device row)")
+            count = len(device_vectors)
+        else:
+            count = n_devices if n_devices is not None else (int(rows.max()) + 1 if rows is not None else 0)
+        if rows is not None and rows.max() >= max(count, 1):
+            raise MultipredictError(f"device row {int(rows.max())} is out of range for {count} devices")
+        self.device_ = resolve_device(self.device)
+        # a private RNG state: the same seed gives the same weights, and the caller's RNG is untouched
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.network_ = self._build(X, count, device_vectors).to(self.device_)
+        self.history_ = self._train(X, y, rows, lr=self.lr, epochs=self.epochs, batch_size=self.batch_size,
+                                    stream=0)
+        self.n_fine_tunes_ = 0
+        return self
+
+    def fine_tune(self, X: ArchFeatures, y, devices=None, *, lr: float = 1e-3, epochs: int = 50,
+                  batch_size: int | None = None) -> LatencyPredictor:
+        """Continue training every weight on (few-shot) samples with a fresh AdamW and cosine
+        schedule; batch size defaults to the constructor's (the whole set when smaller)."""
+        self._check_fitted()
+        self._validate(X)
+        y = np.asarray(y, dtype=np.float32).reshape(-1)
+        if len(y) != len(X) or len(y) == 0:
+            raise MultipredictError(f"{len(X)} archs but {len(y)} labels; pass one label per arch (at least one)")
+        rows = self._device_rows(devices, len(y))
+        self.n_fine_tunes_ += 1
+        self.history_ = self._train(X, y, rows, lr=lr, epochs=epochs, batch_size=batch_size or self.batch_size,
+                                    stream=self.n_fine_tunes_)
+        return self
+
+    def _tensors(self, X: ArchFeatures, rows: np.ndarray | None):
+        dev = self.device_
+        body = torch.as_tensor(X.body, dtype=torch.float32).to(dev)
+        side = None if X.side is None else torch.as_tensor(X.side, dtype=torch.float32).to(dev)
+        rows_t = None if rows is None else torch.as_tensor(rows, dtype=torch.long).to(dev)
+        return body, side, rows_t
+
+    def _train(self, X: ArchFeatures, y: np.ndarray, rows, *, lr: float, epochs: int, batch_size: int,
+               stream: int) -> list[float]:
+        net = self.network_
+        body, side, rows_t = self._tensors(X, rows)
+        target = torch.as_tensor(y, dtype=torch.float32).to(self.device_)
+        n = len(target)
+        size = max(1, min(int(batch_size), n))
+        steps = math.ceil(n / size)
+        params = [p for p in net.parameters() if p.requires_grad]
+        # foreach: one fused kernel per step instead of one per parameter tensor (CPU overhead)
+        optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=self.weight_decay, foreach=True)
+        rng = np.random.default_rng([int(self.seed), 7919, int(stream)])
+        losses = []
+        net.train()
+        with _deterministic():
+            for epoch in range(epochs):
+                if self.schedule == "cosine":  # stepped per epoch, to 0 at the end (CosineAnnealingLR)
+                    for group in optimiser.param_groups:
+                        group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+                if steps > 1:
+                    # one gather per epoch; the batches are then cheap contiguous slices
+                    order = torch.as_tensor(rng.permutation(n), device=self.device_)
+                    e_body, e_target = body[order], target[order]
+                    e_side = None if side is None else side[order]
+                    e_rows = None if rows_t is None else rows_t[order]
+                else:
+                    e_body, e_side, e_rows, e_target = body, side, rows_t, target
+                total = 0.0
+                for step in range(steps):
+                    cut = slice(step * size, (step + 1) * size)
+                    prediction = net(e_body[cut], None if e_side is None else e_side[cut],
+                                     None if e_rows is None else e_rows[cut])
+                    loss = (prediction - e_target[cut]).abs().sum()  # L1, summed (paper)
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimiser.step()
+                    total += float(loss.detach())
+                losses.append(total / n)
+                if self.progress is not None:
+                    self.progress((epoch + 1) / epochs)
+        net.eval()
+        return losses
+
+    # ---------------------------------------------------------------- inference
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise MultipredictError("this LatencyPredictor is not fitted; call fit(X, y, devices) first")
+
+    @torch.no_grad()
+    def predict(self, X: ArchFeatures, devices=None, *, chunk: int = 16384) -> np.ndarray:
+        """Predicted normalised latency of each arch on the given device row(s)."""
+        self._check_fitted()
+        rows = self._device_rows(devices, len(X))
+        net = self.network_
+        net.eval()
+        out = []
+        for start in range(0, len(X), chunk):
+            part = X.subset(np.arange(start, min(start + chunk, len(X))))
+            body, side, rows_t = self._tensors(part, None if rows is None else rows[start:start + chunk])
+            out.append(net(body, side, rows_t).double().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    # ---------------------------------------------------------------- devices
+
+    @property
+    def n_devices_(self) -> int:
+        self._check_fitted()
+        return self.network_.embedding.n_devices
+
+    def add_device(self, *, copy_from: int | None = None, vector=None) -> int:
+        """Add a device row: a ``table`` row copied from row ``copy_from`` (the paper's Eq. 1
+        initialisation) or drawn at random; a ``sample`` / ``index`` device's fixed ``vector``.
+        Returns the new row."""
+        self._check_fitted()
+        if self.embedding == "table" and copy_from is not None and not 0 <= copy_from < self.n_devices_:
+            raise MultipredictError(f"copy_from={copy_from} is not a device row (0..{self.n_devices_ - 1})")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed + 104729 * (self.n_devices_ + 1))
+            return self.network_.embedding.add_row(copy_from=copy_from, vector=vector)
+
+    def embedding_table(self) -> np.ndarray:
+        """(n_devices, dim) current hardware embeddings (learned or fixed)."""
+        self._check_fitted()
+        emb = self.network_.embedding
+        if emb.kind == "table":
+            return emb.table.weight.detach().cpu().numpy().copy()
+        if emb.kind in ("sample", "index"):
+            return emb.vectors.detach().cpu().numpy().copy()
+        return np.zeros((0, 0))
