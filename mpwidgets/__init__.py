@@ -1,0 +1,18 @@
+"""mpwidgets: the Multi-Predict workbench, ipywidgets and plotly views over multipredict's public API.
+
+``Dashboard()`` is the whole workbench (served by ``python -m mpwidgets.serve``);
+``ExperimentModel`` its state, usable without a browser; ``figures`` the plotly figures the
+notebooks show.
+"""
+
+from .model import ExperimentModel, explain_error
+
+__all__ = ["Dashboard", "ExperimentModel", "explain_error"]
+
+
+def __getattr__(name: str):
+    if name == "Dashboard":  # the views import ipywidgets and plotly: only when asked for
+        from .dashboard import Dashboard
+
+        return Dashboard
+    raise AttributeError(f"module 'mpwidgets' has no attribute {name!r}")

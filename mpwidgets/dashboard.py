@@ -1,0 +1,92 @@
+"""The workbench: every view over one ExperimentModel, laid out for Voila or a notebook.
+
+    from mpwidgets import Dashboard
+    Dashboard()                       # nb201, HELP's device split, the default results store
+    Dashboard(space="fbnet")
+
+Defaults can also come from the environment (``MPWIDGETS_SPACE``, ``MPWIDGETS_PRESET``; set by
+``python -m mpwidgets.serve --space ...``) or from the page address under Voila (``?space=fbnet``).
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import parse_qs
+
+import ipywidgets as w
+
+from multipredict import tasks
+from multipredict.experiments import ResultStore, default_store
+
+from .model import SPACES, ExperimentModel
+from .plugins import load_plugins
+from .views import (
+    BudgetPicker,
+    DevicePicker,
+    DistanceHeatmap,
+    ErrorArea,
+    MethodPicker,
+    ResultsPlot,
+    ResultsTable,
+    RunControls,
+    SpaceControls,
+)
+
+ENV_SPACE, ENV_PRESET, ENV_PLUGINS = "MPWIDGETS_SPACE", "MPWIDGETS_PRESET", "MPWIDGETS_PLUGINS"
+STYLE = """<style>
+.mp-title h2 {margin: 4px 0 2px 0}
+.mp-table, .mp-closest {border-collapse: collapse; font-size: 12px}
+.mp-table td, .mp-table th, .mp-closest td, .mp-closest th {padding: 2px 8px; border-bottom: 1px solid #ddd}
+.mp-status-failed {color: #b00} .mp-status-done {color: #070}
+</style>"""
+
+
+def _from_page(name: str) -> str | None:
+    values = parse_qs(os.environ.get("QUERY_STRING", "")).get(name)
+    return values[0] if values else None
+
+
+class Dashboard(w.VBox):
+    """Search space and devices (lists and heatmap), methods, budgets, Run / Cancel, live plot,
+    results table with downloads, and an error area. ``model`` holds all state."""
+
+    def __init__(self, space: str | None = None, preset: str | None = None, *, plugins=(),
+                 store: ResultStore | str | None = "default", model: ExperimentModel | None = None, **traits):
+        load_plugins(list(plugins) + [p for p in os.environ.get(ENV_PLUGINS, "").split(",") if p])
+        problem = ""
+        if model is None:
+            space = space or _from_page("space") or os.environ.get(ENV_SPACE) or "nb201"
+            preset = preset or _from_page("preset") or os.environ.get(ENV_PRESET) or None
+            if space not in SPACES:  # e.g. a typo in the page address: say so, show a working page
+                problem, space, preset = (f"unknown search space {space!r}; expected one of {', '.join(SPACES)}. "
+                                          "Showing nb201."), "nb201", None
+            elif preset and preset not in tasks.DEVICE_SETS:
+                problem, preset = (f"unknown device set {preset!r}; valid: {', '.join(tasks.DEVICE_SETS)}. "
+                                   f"Showing {space}-default."), None
+            store = default_store() if store == "default" else store
+            model = ExperimentModel(space=space, preset=preset, store=store, **traits)
+            model.run_error = problem
+        self.model = model
+        self.space = SpaceControls(model)
+        self.train_picker = DevicePicker(model, "train")
+        self.test_picker = DevicePicker(model, "test")
+        self.heatmap = DistanceHeatmap(model)
+        self.methods = MethodPicker(model)
+        self.budgets = BudgetPicker(model)
+        self.errors = ErrorArea(model)
+        self.controls = RunControls(model)
+        self.plot = ResultsPlot(model)
+        self.table = ResultsTable(model, self.plot)
+        title = w.HTML(STYLE + "<div class='mp-title'><h2>Multi-Predict workbench</h2>"
+                       "Few-shot latency predictors: pick devices, a method and sample budgets, press Run. "
+                       "Results are stored, so a choice already run comes back at once.</div>")
+        devices = w.VBox([self.train_picker, w.HTML("<hr>"), self.test_picker],
+                         layout=w.Layout(width="38%", min_width="320px"))
+        heat = w.VBox([self.heatmap], layout=w.Layout(width="62%"))
+        super().__init__([
+            title, self.space,
+            w.HBox([devices, heat], layout=w.Layout(width="100%")),
+            w.HBox([self.methods, self.budgets], layout=w.Layout(width="100%", grid_gap="24px")),
+            self.errors, self.controls, self.plot, self.table,
+        ], layout=w.Layout(width="100%"))
+        self.add_class("mp-dashboard")

@@ -1,0 +1,170 @@
+"""The dashboard in a real browser: Voila serves it on a free loopback port, headless Debian
+chromium drives it through Playwright (device selection by list and by a heatmap click, an invalid
+budget, a small DEMO run), and any page error fails the test. Screenshots before and after the
+run go to artifacts/ (not committed)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+DEMO = "DEMO synthetic (not a predictor)"
+START_TIMEOUT = 120  # s: Voila start plus running the notebook on a busy 2-core machine
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, mirror):
+    pytest.importorskip("voila")
+    port = free_port()
+    log = tmp_path_factory.mktemp("voila") / "voila.log"
+    env = dict(os.environ)
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mpwidgets.serve", "--port", str(port), "--space", "fbnet", "--demo",
+             "--results", str(tmp_path_factory.mktemp("results")), "--cull-idle-timeout", "120"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 60
+    while not port_open(port):  # not a GET of the page: that would start a kernel
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            pytest.fail(f"Voila did not start on {url}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield {"url": url, "port": port, "log": log}
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def outward_address() -> str | None:
+    """This machine's address on its default route (a UDP 'connect' sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("10.255.255.255", 1))
+            address = sock.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_listens_on_loopback_only(server):
+    address = outward_address()
+    if address is None:
+        pytest.skip("this machine has no address besides loopback")
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        assert sock.connect_ex((address, server["port"])) != 0, f"Voila answers on {address}"
+
+
+def test_dashboard_in_chromium(server):
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):  # CI must prove the dashboard works in a browser, never skip it
+            pytest.fail("no /usr/bin/chromium in CI: scripts/install_browser.sh did not install it")
+        pytest.skip("no /usr/bin/chromium: run scripts/install_browser.sh (.ci/run does)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    from mpwidgets.model import ordered_devices
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page_errors: list[str] = []
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        # tall: Voila scrolls inside its own container, so a full-page screenshot is only the viewport
+        page = browser.new_page(viewport={"width": 1500, "height": 3000})
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
+        console: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text[:500]}") if m.type in ("error", "warning")
+                else None)
+        try:
+            page.goto(server["url"], timeout=START_TIMEOUT * 1000)
+            page.wait_for_selector(".mp-dashboard", timeout=START_TIMEOUT * 1000)
+            heatmap = page.locator(".mp-heatmap-figure .nsewdrag").first
+            heatmap.wait_for(timeout=60_000)
+            test_picker = page.locator(".mp-devices-test")
+            closest = test_picker.locator(".mp-closest")
+            closest.wait_for(timeout=30_000)
+            assert "pixel3" in closest.inner_text()  # FBNet: pixel3 is every default test device's closest
+            page.screenshot(path=str(ARTIFACTS / "dashboard_before.png"), full_page=True)
+
+            # a device picked from the grouped list
+            test_picker.locator(".mp-device-test", has_text="gold_6226").locator("input").check()
+            page.wait_for_function(
+                "() => document.querySelector('.mp-closest').innerText.includes('gold_6226')", timeout=20_000)
+
+            # a device picked by clicking its column of the heatmap (click mode: test)
+            names = [d.name for d in ordered_devices("fbnet")]
+            box = heatmap.bounding_box()
+            column, row = names.index("pixel2"), names.index("gold_6240")  # a middle row: the modebar sits on top
+            page.mouse.click(box["x"] + (column + 0.5) * box["width"] / len(names),
+                             box["y"] + (row + 0.5) * box["height"] / len(names))
+            page.wait_for_function(
+                "() => document.querySelector('.mp-closest').innerText.includes('pixel2')", timeout=20_000)
+            pixel2 = test_picker.locator(".mp-device-test", has_text="pixel2").locator("input")
+            playwright.expect(pixel2).to_be_checked()
+
+            # an invalid budget: explained in words, Run disabled
+            budgets = page.locator(".mp-samples input")
+            budgets.fill("5, lots")
+            budgets.press("Enter")
+            error = page.locator(".mp-error")
+            error.get_by_text("is not a whole number").wait_for(timeout=20_000)
+            assert "Traceback" not in error.inner_text()
+            run = page.locator(".mp-run")
+            assert run.is_disabled()
+            budgets.fill("2, 5")
+            budgets.press("Enter")
+            page.wait_for_function("() => !document.querySelector('.mp-run').disabled", timeout=20_000)
+
+            # a small run of the DEMO method only
+            page.locator(".mp-use_transfer input").uncheck()
+            page.locator(".mp-compare", has_text="DEMO").locator("input").check()
+            page.locator(".mp-compare", has_text="FLOPs").locator("input").check()  # a real engine method
+            repeats = page.locator(".mp-repeats input")
+            repeats.fill("2")
+            repeats.press("Enter")
+            page.wait_for_function("() => !document.querySelector('.mp-run').disabled", timeout=20_000)
+            run.click()
+            page.locator(".mp-status .mp-status-running").wait_for(timeout=20_000)
+            page.locator(".mp-status .mp-status-done").wait_for(timeout=90_000)
+            figure = page.locator(".mp-results-figure")
+            # plotly.js draws after the last message: wait for a line per test device for DEMO and FLOPs
+            playwright.expect(figure.locator(".scatterlayer .trace").nth(9)).to_be_attached(timeout=20_000)
+            assert "ρ" in figure.inner_text() or "Spearman" in figure.inner_text()
+            table = page.locator(".mp-results-table")
+            assert DEMO in table.inner_text() and "FLOPs" in table.inner_text() and "pixel2" in table.inner_text()
+            assert "failed" not in page.locator(".mp-status").inner_text()
+            link = page.locator(".mp-download-csv")
+            assert link.get_attribute("download").endswith(".csv")
+            page.screenshot(path=str(ARTIFACTS / "dashboard_after.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "dashboard_failure.png"), full_page=True)
+            print("page errors:", page_errors, "\nconsole:", "\n".join(console), sep="\n")
+            raise
+        finally:
+            browser.close()
+    assert page_errors == [], f"page errors: {page_errors}"

@@ -1,0 +1,313 @@
+"""The workbench without a browser: set widget values, check the spec, the figures and the error
+area follow; runs go through the engine's runner with fast fake methods registered for the test."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+pytest.importorskip("plotly")
+
+from mpwidgets import views  # noqa: E402
+from mpwidgets.dashboard import Dashboard  # noqa: E402
+from mpwidgets.model import CANCELLED, DONE, IDLE, ExperimentModel, explain_error, parse_budgets  # noqa: E402
+from multipredict.experiments import MemoryStore, use_registry  # noqa: E402
+
+FAKE = "Fake quick"
+SLOW = "Fake gated"
+BROKEN = "Fake broken"
+GATE = threading.Event()
+CALLS: list[dict] = []
+
+
+def fake_fit_and_score(*, space, train_devices, test_devices, samples, seed, protocol="paper", **options):
+    CALLS.append({"samples": samples, "seed": seed, "train": list(train_devices)})
+    return [{"device": d, "spearman": min(1.0, 0.5 + samples / 100 + seed / 1000), "kendall": 0.4, "n_eval": 50,
+             "n_fewshot": samples, "pool": "fake", "seconds": 0.0} for d in test_devices]
+
+
+def gated_fit_and_score(**kwargs):
+    GATE.wait(10)
+    return fake_fit_and_score(**kwargs)
+
+
+def broken_fit_and_score(**kwargs):
+    raise RuntimeError("the fake method broke on purpose")
+
+
+@pytest.fixture(scope="module")
+def registry(mirror):
+    with use_registry() as reg:
+        reg.register(FAKE, fake_fit_and_score, needs_train_devices=False, description="fake for tests")
+        reg.register(SLOW, gated_fit_and_score, needs_train_devices=False)
+        reg.register(BROKEN, broken_fit_and_score, needs_train_devices=False)
+        yield reg
+
+
+@pytest.fixture(scope="module")
+def loaded_model(registry):
+    """One fbnet model with its task-distance matrix loaded (shared: loading is the slow part)."""
+    return ExperimentModel(space="fbnet", store=MemoryStore(), load_distance="now")
+
+
+@pytest.fixture
+def model(registry):
+    m = ExperimentModel(space="fbnet", store=MemoryStore(), load_distance="never")
+    m.use_transfer, m.compare, m.samples, m.repeats = False, [FAKE], [5, 10], 2
+    return m
+
+
+# ---------------------------------------------------------------- the spec follows the controls
+def test_preset_makes_a_valid_spec(loaded_model):
+    spec = loaded_model.spec
+    assert loaded_model.error == ""
+    assert spec.space == "fbnet" and spec.test_devices == ("fpga", "raspi4", "eyeriss")
+    assert spec.methods == ("TL Vec ET",) and "1080ti_1" in spec.train_devices
+    assert list(loaded_model.closest["test"]) == ["fpga", "raspi4", "eyeriss"]
+    assert (loaded_model.closest["closest_train"] == "pixel3").all()  # paper Table 10
+
+
+def test_method_and_budget_widgets_change_the_spec(registry):
+    m = ExperimentModel(space="fbnet", store=MemoryStore(), load_distance="never")
+    methods, budgets = views.MethodPicker(m), views.BudgetPicker(m)
+    methods.encoding.value = "zcpvec"
+    assert m.spec.methods == ("TL ZCPVec ET",)
+    assert "TL ZCPVec ET" in methods.resolved.value
+    methods.embedding.value = "sample"  # no zcpvec + sample method: explained, not raised
+    assert m.spec is None and "'zcpvec' encoding with the 'sample'" in m.error
+    methods.encoding.value = "vec"
+    assert m.spec.methods == ("TL Vec Sample",)
+    methods.compare_boxes["HELP"].value = True
+    methods.compare_boxes[FAKE].value = True
+    assert m.spec.methods == ("TL Vec Sample", "HELP", FAKE)
+    methods.predictor.value = "mlp"
+    assert m.spec.method_options == {"TL Vec Sample": {"predictor": "mlp"}, "HELP": {"protocol": "help"}}
+    budgets.help_protocol.value = False
+    assert m.spec.method_options == {"TL Vec Sample": {"predictor": "mlp"}}
+    budgets.samples.value = "20, 5 10"
+    assert m.spec.samples == (20, 5, 10)
+    budgets.method_samples.value = "HELP: 40; BRP-NAS: 900, 3200"  # BRP-NAS is not ticked: left out
+    assert m.spec is not None, m.error
+    assert m.spec.method_samples == {"HELP": (40,)} and m.spec.budgets("HELP") == (40,)
+    budgets.method_samples.value = "HELPP: 40"
+    assert m.spec is None and "unknown method 'HELPP'" in m.error
+    budgets.method_samples.value = ""
+    assert m.spec.method_samples == {}
+    budgets.repeats.value = 4
+    budgets.quick.value = True
+    budgets.protocol.value = "help"
+    assert (m.spec.repeats, m.spec.quick, m.spec.protocol) == (4, True, "help")
+    assert m.spec.n_trials() == 3 * 3 * 4 and "method_samples" not in m.input_errors
+    methods.use_transfer.value = False
+    assert m.spec.methods == ("HELP", FAKE) and methods.encoding.disabled
+
+
+def test_device_picker_ticks_search_and_whole_kind(model):
+    train, test = views.DevicePicker(model, "train"), views.DevicePicker(model, "test")
+    test.boxes["pixel2"].value = True
+    assert model.spec.test_devices[-1] == "pixel2"
+    assert "pixel2" in test.closest.value  # its closest training device is listed
+    test.boxes["pixel2"].value = False
+    assert "pixel2" not in model.test_devices
+    test.search.value = "titan"
+    shown = [n for n, b in test.boxes.items() if b.layout.display != "none"]
+    assert shown and all("titan" in n for n in shown)
+    test.search.value = ""
+    assert not train.kind_boxes["GPU"].value  # 3 of the 15 GPUs train
+    train.kind_boxes["GPU"].value = True  # select every GPU for training
+    assert {"titan_rtx_64", "2080ti_1"} <= set(model.spec.train_devices)
+    assert train.boxes["titanxp_1"].value
+    train.kind_boxes["GPU"].value = False  # ... and none
+    assert not any(d.startswith(("1080ti", "titan")) for d in model.train_devices)
+    assert "silver_4114" in model.spec.train_devices
+
+
+def test_preset_dropdown_swaps_devices(model):
+    controls = views.SpaceControls(model)
+    controls.preset.value = "fbnet-adversarial"
+    assert model.spec.test_devices == ("gold_6226", "essential_ph_1", "samsung_s7", "pixel2")
+    assert len(model.spec.train_devices) == 15
+    model.toggle_device("test", "fpga")
+    assert controls.preset.value == "custom"
+
+
+def test_budget_parsing():
+    assert parse_budgets("5, 10,20  40") == [5, 10, 20, 40]
+    for bad, word in (("ten", "'ten'"), ("-3", "negative"), ("", "no sample budget")):
+        with pytest.raises(Exception, match=word):
+            parse_budgets(bad)
+
+
+# ---------------------------------------------------------------- the heatmap
+def test_heatmap_shows_distance_and_click_toggles(loaded_model):
+    m = loaded_model
+    heat = views.DistanceHeatmap(m)
+    z = heat.figure.data[0].z
+    assert len(z) == 27 and len(z[0]) == 27
+    names = list(heat.figure.data[0].x)
+    i, j = names.index("pixel3"), names.index("eyeriss")
+    assert z[i][j] == pytest.approx(0.98, abs=0.006)  # paper Table 10: FBNet pixel3 vs eyeriss
+    assert "Spearman ρ = %{z:.3f}" in heat.figure.data[0].hovertemplate
+
+    def frames(role):
+        return {s.name.split(":", 1)[1] for s in heat.figure.layout.shapes if s.name.startswith(role)}
+
+    assert frames("test") == {"fpga", "raspi4", "eyeriss"}
+
+    def click(x, y):
+        heat.figure._js2py_pointsCallback = {
+            "event_type": "plotly_click", "selector": None, "device_state": None,
+            "points": {"trace_indexes": [0], "point_indexes": [[names.index(y), names.index(x)]],
+                       "xs": [x], "ys": [y]}}
+
+    heat.mode.value = "test"
+    click("pixel2", "1080ti_1")  # a click in test mode toggles the column's device
+    assert "pixel2" in m.test_devices and "pixel2" in m.spec.test_devices
+    assert "pixel2" in frames("test")
+    assert "pixel2" in list(heat.figure.data[1].x)  # its closest training device is starred
+    click("pixel2", "1080ti_1")
+    assert "pixel2" not in m.test_devices
+    heat.mode.value = "train"
+    click("fpga", "titanx_1")  # ... in train mode the row's device
+    assert "titanx_1" in m.spec.train_devices and "titanx_1" in frames("train")
+    click("fpga", "titanx_1")
+    assert "titanx_1" not in m.train_devices
+
+
+# ---------------------------------------------------------------- bad choices
+def test_bad_choices_show_an_error_and_start_nothing(model):
+    area, controls, budgets = views.ErrorArea(model), views.RunControls(model), views.BudgetPicker(model)
+    errors = type("Shown", (), {"value": property(lambda self: html.unescape(area.value))})()
+    budgets.samples.value = "10, lots"
+    assert "'lots' is not a whole number" in errors.value
+    assert controls.run_button.disabled and model.spec is None
+    controls.run_button.click()
+    assert model.run() is False and model.status == IDLE and model.results.empty
+    budgets.samples.value = "10"
+    assert errors.value == "" and not controls.run_button.disabled
+
+    model.toggle_device("test", "pixel3")  # pixel3 is a training device too
+    assert "'pixel3' are in both train_devices and test_devices" in errors.value
+    model.test_devices = []
+    assert "test_devices is empty" in errors.value
+    model.compare = []
+    assert "no method chosen" in errors.value or "test_devices is empty" in errors.value
+    for text in (errors.value, model.error):
+        assert "Traceback" not in text and "For further information" not in text
+    assert model.run() is False and model.status == IDLE
+
+
+def test_explain_error_words_only(registry):
+    from multipredict.experiments import ExperimentSpec
+
+    with pytest.raises(ValueError) as caught:
+        ExperimentSpec(space="nb999", methods=[FAKE], test_devices=["fpga"])
+    text = explain_error(caught.value)
+    assert "unknown space 'nb999'" in text and "Value error" not in text and "pydantic" not in text
+    assert explain_error(KeyError("no such thing")) == "no such thing"
+    assert explain_error(ZeroDivisionError("x")).startswith("unexpected ZeroDivisionError")
+
+
+# ---------------------------------------------------------------- running
+def test_run_fills_plot_and_table(model):
+    plot = views.ResultsPlot(model)
+    table = views.ResultsTable(model, plot)
+    controls = views.RunControls(model)
+    seen = []
+    model.observe(lambda c: seen.append(len(c["new"])), "results")
+    CALLS.clear()
+    controls.run_button.click()
+    assert model.wait(20) and model.status == DONE, model.message
+    assert len(CALLS) == 4  # 2 budgets x 2 repeats
+    assert len(model.results) == 4 * 3 and model.results["error"].isna().all()
+    assert seen[:4] == [0, 3, 6, 9] and seen[-1] == 12  # one update per finished trial
+    assert controls.progress.value == controls.progress.max == 4
+    traces = [t for t in plot.figure.data if t.name == FAKE]
+    assert len(traces) == 3  # one panel per test device
+    assert list(traces[0].x) == [5, 10] and traces[0].y[0] == pytest.approx(0.5505)
+    assert traces[0].error_y.array[0] == pytest.approx(0.000707, abs=1e-5)  # std over the two seeds
+    assert FAKE in table.table.value and "0.550 ± 0.001" in table.table.value
+    csv = re.search(r"class='mp-download-csv' download='[^']+' href='data:text/csv;base64,([^']+)'",
+                    table.downloads.value)
+    lines = base64.b64decode(csv.group(1)).decode().splitlines()
+    assert lines[0].startswith("method,space,device,samples,seed") and len(lines) == 13
+    assert "mp-download-figure" in table.downloads.value
+
+    CALLS.clear()
+    assert model.run() and model.wait(20)  # the same spec again: every trial from the results store
+    assert CALLS == [] and model.cached == 4 and "4 from the results store" in model.message
+
+
+def test_run_streams_in_the_background_and_cancels(model):
+    model.compare = [SLOW]
+    model.samples, model.repeats = [1, 2, 3], 2
+    plot = views.ResultsPlot(model)
+    GATE.clear()
+    assert model.run()
+    time.sleep(0.2)
+    assert model.status == "running" and model.completed == 0  # run() returned while the trial waits
+    GATE.set()
+    deadline = time.time() + 10
+    while model.completed < 1 and time.time() < deadline:
+        time.sleep(0.02)
+    GATE.clear()
+    model.cancel()
+    GATE.set()
+    assert model.wait(20)
+    assert model.status == CANCELLED and 1 <= model.completed < 6
+    assert len(model.results) == 3 * model.completed
+    assert "cancelled after" in model.message
+    assert any(t.name == SLOW for t in plot.figure.data)
+
+
+def test_failed_trials_are_explained_not_raised(model):
+    model.compare = [FAKE, BROKEN]
+    errors = views.ErrorArea(model)
+    assert model.run() and model.wait(20)
+    assert model.status == DONE and len(model.trial_errors) == 4
+    assert "RuntimeError: the fake method broke on purpose" in errors.value
+    assert "Traceback" not in errors.value
+    ok = model.results[model.results["method"] == FAKE]
+    assert ok["error"].isna().all() and len(ok) == 12
+
+
+def test_dashboard_assembles(registry):
+    model = ExperimentModel(space="fbnet", store=MemoryStore(), load_distance="never")
+    board = Dashboard(model=model)
+    assert board.model is model and board.heatmap.note.value.startswith("<i>computing")
+    assert board.test_picker.boxes["fpga"].value and not board.train_picker.boxes["fpga"].value
+
+
+def test_dashboard_explains_a_bad_page_address(registry, monkeypatch):
+    monkeypatch.setenv("QUERY_STRING", "space=fbnet&preset=nb201-nonsense")
+    board = Dashboard(store=MemoryStore(), load_distance="never")
+    assert board.model.space == "fbnet" and board.model.spec.name == "workbench"
+    assert "unknown device set 'nb201-nonsense'" in html.unescape(board.errors.value)
+
+
+# ---------------------------------------------------------------- serving
+def test_serve_binds_loopback_and_culls(tmp_path):
+    import json
+
+    from mpwidgets import serve
+
+    args = serve.build_parser().parse_args(["--port", "0"])
+    argv = serve.voila_argv(args)
+    assert "--Voila.ip=127.0.0.1" in argv and argv[0].endswith("dashboard.ipynb")
+    assert any(a.startswith("--MappingKernelManager.cull_idle_timeout=") for a in argv)
+    config = json.loads((serve.NOTEBOOKS / "voila.json").read_text())
+    assert config["Voila"]["ip"] == "127.0.0.1"
+    assert config["MappingKernelManager"]["cull_idle_timeout"] > 0
+    from voila.app import Voila
+
+    app = Voila()  # Voila started by hand from notebooks/ reads the same file
+    app.initialize([argv[0], f"--Voila.config_file_paths={serve.NOTEBOOKS}"])
+    assert app.ip == "127.0.0.1" and not app.open_browser
+    assert app.config.MappingKernelManager.cull_idle_timeout == 600
+    assert serve.main(["--notebook", str(tmp_path / "missing.ipynb")]) == 2
