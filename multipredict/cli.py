@@ -104,17 +104,38 @@ def cmd_distance(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- main job
-def cmd_main(args: argparse.Namespace) -> int:
-    """The README's run command: a headless task-distance report for the paper's device sets."""
-    from . import tasks
+# ---------------------------------------------------------------- experiments
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
 
-    for name in ("nb201-default", "fbnet-default"):
-        preset = tasks.device_set(name)
-        print(f"== {name}: {preset.description}")
-        cmd_distance(argparse.Namespace(space=preset.space, train="", test="", preset=name, format="table",
-                                        max_correlation=None))
-        print()
+    from .experiments import reproduce as reproduction
+
+    bar = tqdm(desc=f"{args.table} trials", unit="trial", disable=args.quiet)
+    summary = reproduction.reproduce(args.table, repeats=args.repeats, quick=args.quick, out_dir=args.out,
+                                     executor=args.executor, workers=args.workers, seed=args.seed,
+                                     on_result=lambda result: bar.update(1))
+    bar.close()
+    settings = summary.attrs.get("settings")
+    if settings:
+        print(f"settings: {settings}")
+    print(reproduction.format_comparison(summary))
+    print(f"\nwrote {args.out}/{args.table}.csv (ours beside the paper), {args.table}.txt and {args.table}_trials.csv")
+    return 0
+
+
+def cmd_onboard(args: argparse.Namespace) -> int:
+    from . import onboard
+
+    options = {}
+    for name in ("source_epochs", "target_epochs"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    result = onboard.onboard(args.space, args.measurements, device=args.name, folds=args.folds, seed=args.seed,
+                             source_devices=_split(args.sources) or None, **options)
+    print(result.summary())
+    if args.out:
+        onboard.write_table(result.predictions, args.out)
+        print(f"wrote predicted latency of {len(result.predictions)} archs to {args.out}")
     return 0
 
 
@@ -154,8 +175,36 @@ def build_parser() -> argparse.ArgumentParser:
     distance.add_argument("--format", choices=FORMATS, default="table")
     distance.set_defaults(func=cmd_distance)
 
-    main_job = sub.add_parser("main", help="the README's run command")
-    main_job.set_defaults(func=cmd_main)
+    reproduce = sub.add_parser("reproduce", help="rerun a table of the paper; prints ours beside the published")
+    reproduce.add_argument("table", choices=["table1", "table2", "table3", "table4"])
+    reproduce.add_argument("--repeats", type=int, default=10)
+    reproduce.add_argument("--quick", action="store_true", help="a smoke run (< 3 min on 2 cores): fewer epochs, "
+                                                                "1 repeat, fewer methods")
+    reproduce.add_argument("--out", required=True, help="output folder (a rerun resumes from its store)")
+    reproduce.add_argument("--executor", choices=["serial", "threads", "processes"], default=None)
+    reproduce.add_argument("--workers", type=int, default=None)
+    reproduce.add_argument("--seed", type=int, default=0)
+    reproduce.add_argument("--quiet", action="store_true")
+    reproduce.set_defaults(func=cmd_reproduce)
+
+    onboard = sub.add_parser("onboard", help="a few-shot latency predictor for your own device from a CSV "
+                                             "of arch,latency_ms")
+    onboard.add_argument("--space", required=True)
+    onboard.add_argument("--measurements", required=True, help="CSV (or parquet) with columns arch,latency_ms; "
+                                                               "arch = id or arch string")
+    onboard.add_argument("--out", help="write predicted latency for every arch (.csv or .parquet)")
+    onboard.add_argument("--name", default="my_device", help="your device's name")
+    onboard.add_argument("--sources", default="", help="public devices to pretrain on (default: all HELP devices)")
+    onboard.add_argument("--folds", type=int, default=5, help="cross-validation folds for the quality estimate")
+    onboard.add_argument("--seed", type=int, default=0)
+    onboard.add_argument("--source-epochs", type=int, default=None, help="pretraining epochs (paper: 250)")
+    onboard.add_argument("--target-epochs", type=int, default=None, help="fine-tuning epochs (paper: 50)")
+    onboard.set_defaults(func=cmd_onboard)
+
+    from .measure.command import add_measure_parser
+
+    add_measure_parser(sub)
+
     return parser
 
 

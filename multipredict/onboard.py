@@ -1,0 +1,167 @@
+"""Onboard a new device from a handful of its own latency measurements.
+
+The user measures k archs (``arch,latency_ms`` rows; arch as id or arch string), the transfer
+engine pretrained on the public devices adds the device from those k rows (Eq. 1 initialisation,
+then fine-tuning), and the result is predicted latency for every arch of the space plus an honest
+quality estimate: a k-fold cross-validated Spearman on the user's own samples (each fold is
+predicted by a predictor that never saw it).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import spaces
+from .errors import MultipredictError
+
+MIN_ROWS = 5
+ARCH_COLUMNS = ("arch", "arch_id")
+
+
+@dataclass
+class OnboardResult:
+    device: str
+    space: str
+    n_measurements: int
+    predictions: pd.DataFrame = field(repr=False)  # arch_id, arch, predicted_ms, measured_ms
+    cv_spearman: float
+    cv_kendall: float
+    cv_folds: int
+    closest_source: str | None
+    source_devices: list[str] = field(repr=False)
+    settings: dict = field(default_factory=dict, repr=False)
+
+    def summary(self) -> str:
+        return (f"device {self.device!r} on {self.space}: {self.n_measurements} measurements; closest public device "
+                f"(Eq. 1) {self.closest_source}; {self.cv_folds}-fold cross-validated Spearman on your samples "
+                f"{self.cv_spearman:.3f} (Kendall {self.cv_kendall:.3f}); predicted {len(self.predictions)} archs")
+
+
+def read_measurements(space: str, path_or_frame) -> pd.DataFrame:
+    """Validate a user's measurements: returns ``arch_id, latency_ms`` (ids resolved).
+
+    Accepts a CSV or parquet path, or a DataFrame, with columns ``arch`` (or ``arch_id``) and
+    ``latency_ms``. Never pickle.
+    """
+    module = spaces.get(space)
+    if isinstance(path_or_frame, pd.DataFrame):
+        frame, origin = path_or_frame.copy(), "the measurements"
+    else:
+        path = Path(path_or_frame)
+        origin = str(path)
+        if not path.is_file():
+            raise MultipredictError(f"measurement file {path} does not exist; expected a CSV (or parquet) with "
+                                    f"columns arch,latency_ms")
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        elif path.suffix.lower() in (".csv", ".txt", ""):
+            frame = pd.read_csv(path, skipinitialspace=True)
+        else:
+            raise MultipredictError(f"{path}: unsupported file type {path.suffix!r}; give a .csv or .parquet file "
+                                    f"with columns arch,latency_ms")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    arch_column = next((c for c in ARCH_COLUMNS if c in frame.columns), None)
+    if arch_column is None or "latency_ms" not in frame.columns:
+        raise MultipredictError(f"{origin}: expected columns arch,latency_ms; found {list(frame.columns)}")
+    ids, problems = [], []
+    for line, value in zip(range(2, len(frame) + 2), frame[arch_column]):
+        try:
+            text = str(value).strip()
+            ids.append(module.arch_id(int(text)) if text.lstrip("-").isdigit() else module.arch_id(text))
+        except MultipredictError as exc:
+            problems.append(f"line {line}: {exc}")
+            ids.append(-1)
+    if problems:
+        raise MultipredictError(f"{origin}: {len(problems)} unknown {space} arch(s):\n  " + "\n  ".join(problems[:10]))
+    latency = pd.to_numeric(frame["latency_ms"], errors="coerce")
+    bad = [f"line {i + 2}: {frame['latency_ms'].iloc[i]}" for i in np.flatnonzero(~(latency > 0))]
+    if bad:
+        raise MultipredictError(f"{origin}: latency_ms must be a positive number of milliseconds; bad values at "
+                                + ", ".join(bad[:10]))
+    out = pd.DataFrame({"arch_id": np.asarray(ids, dtype=np.int64), "latency_ms": latency.to_numpy(float)})
+    duplicated = out["arch_id"].duplicated(keep=False)
+    if duplicated.any():
+        lines = [str(i + 2) for i in np.flatnonzero(duplicated)]
+        raise MultipredictError(f"{origin}: the same arch appears more than once (lines {', '.join(lines[:10])}); "
+                                f"keep one measurement per arch (e.g. the median of repeats)")
+    if len(out) < MIN_ROWS:
+        raise MultipredictError(f"{origin}: {len(out)} measurements; onboarding needs at least {MIN_ROWS} "
+                                f"(10-20 recommended)")
+    return out
+
+
+def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    return [part for part in np.array_split(order, min(folds, n)) if len(part)]
+
+
+def onboard(space: str, measurements, *, device: str = "my_device", source_devices=None, folds: int = 5,
+            seed: int = 0, predict_archs=None, **predictor_options) -> OnboardResult:
+    """Fit the transfer predictor for a new device and predict every arch of the space.
+
+    ``source_devices``: public devices to pretrain on (default: every HELP device of the space).
+    ``predictor_options``: passed to :class:`multipredict.transfer.FewShotLatencyPredictor`
+    (``encoding``, ``embedding``, ``source_epochs``, ``target_epochs``, ...).
+    """
+    from .data import help
+    from .transfer import FewShotLatencyPredictor
+
+    table = read_measurements(space, measurements)
+    sources = list(source_devices) if source_devices else help.devices(space)
+    if device in sources:
+        raise MultipredictError(f"device name {device!r} is a public device used for pretraining; pick another name")
+    predictor = FewShotLatencyPredictor(space, sources, seed=seed, **predictor_options).fit()
+    ids, latency = table["arch_id"].to_numpy(), table["latency_ms"].to_numpy()
+    missing = np.setdiff1d(ids, predictor.pool_ids_)
+    if len(missing):
+        raise MultipredictError(f"{len(missing)} measured archs (e.g. {missing[:5].tolist()}) have no "
+                                f"{predictor.encoding!r} encoding; use encoding='vec' or measure archs from its pool")
+    held_out = np.empty(len(ids))
+    parts = _folds(len(ids), folds, seed)
+    for k, test in enumerate(parts):
+        train = np.setdiff1d(np.arange(len(ids)), test)
+        name = f"{device}#cv{k}"
+        predictor.add_device(name, ids[train], latency[train])
+        held_out[test] = predictor.predict(name, ids[test])
+        del predictor.targets_[name]
+    target = predictor.add_device(device, ids, latency)
+    everything = predictor.pool_ids_ if predict_archs is None else np.asarray(predict_archs, dtype=np.int64)
+    predicted = predictor.predict(device, everything)
+    module = spaces.get(space)
+    names = ([module.arch_string(int(i)) for i in everything] if space == "nb201"
+             else [module.arch_key(int(i)) for i in everything])
+    measured = pd.Series(latency, index=ids)
+    predictions = pd.DataFrame({"arch_id": everything, "arch": names, "predicted_ms": predicted,
+                                "measured_ms": measured.reindex(everything).to_numpy()})
+    return OnboardResult(
+        device=device, space=space, n_measurements=len(ids), predictions=predictions,
+        cv_spearman=float(stats.spearmanr(held_out, latency).statistic),
+        cv_kendall=float(stats.kendalltau(held_out, latency).statistic), cv_folds=len(parts),
+        closest_source=target.closest_source, source_devices=sources,
+        settings={"encoding": predictor.encoding, "embedding": predictor.embedding, "pool": predictor.pool_label_,
+                  **{k: v for k, v in predictor_options.items()}})
+
+
+def write_table(frame: pd.DataFrame, path) -> Path:
+    """Write CSV or parquet atomically (a crash never leaves a half file at ``path``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
