@@ -123,6 +123,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zcp(args: argparse.Namespace) -> int:
+    from .proxies.runner import run_zcp
+    from .spaces.selection import select_archs
+
+    ids = select_archs(args.space, args.archs)
+    table = run_zcp(args.space, ids, args.out, workers=args.workers, batch=args.images, batch_size=args.batch_size,
+                    seed=args.seed, progress=not args.quiet)
+    print(f"{len(table)} archs with {args.space} zero-cost proxies in {args.out} (a rerun resumes)")
+    return 0
+
+
 def cmd_onboard(args: argparse.Namespace) -> int:
     from . import onboard
 
@@ -200,6 +211,20 @@ def build_parser() -> argparse.ArgumentParser:
     onboard.add_argument("--source-epochs", type=int, default=None, help="pretraining epochs (paper: 250)")
     onboard.add_argument("--target-epochs", type=int, default=None, help="fine-tuning epochs (paper: 50)")
     onboard.set_defaults(func=cmd_onboard)
+
+    from .spaces.selection import SELECTION_HELP
+
+    zcp = sub.add_parser("zcp", help="compute the 13 zero-cost proxies for NB201 / FBNet archs (resumable)")
+    zcp.add_argument("--space", required=True, help="nb201 or fbnet")
+    zcp.add_argument("--archs", required=True, help=SELECTION_HELP)
+    zcp.add_argument("--out", required=True, help="output table (.csv or .parquet); rerunning resumes it")
+    zcp.add_argument("--workers", type=int, default=1, help="local processes")
+    zcp.add_argument("--images", default=None, help="an image folder (torchvision ImageFolder) for a real batch; "
+                                                    "default: a seeded synthetic batch")
+    zcp.add_argument("--batch-size", type=int, default=64)
+    zcp.add_argument("--seed", type=int, default=0)
+    zcp.add_argument("--quiet", action="store_true")
+    zcp.set_defaults(func=cmd_zcp)
 
     from .measure.command import add_measure_parser
 

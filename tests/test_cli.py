@@ -58,6 +58,9 @@ def test_max_correlation_drops_training_devices(capsys):
     (("devices", "--space", "darts"), "valid spaces"),
     (("data", "fetch", "helpp"), "valid sources: help-nb201"),
     (("distance", "--space", "nb201", "--preset", "fbnet-default"), "pass --space fbnet"),
+    (("zcp", "--space", "nb201", "--archs", "0,x", "--out", "unused.csv"), "not a NAS-Bench-201 arch string: 'x'"),
+    (("zcp", "--space", "nb101", "--archs", "0", "--out", "unused.csv"), "valid spaces: nb201, fbnet"),
+    (("onboard", "--space", "nb201", "--measurements", "missing.csv"), "missing.csv does not exist"),
 ])
 def test_bad_names_exit_non_zero_and_list_valid_names(capsys, argv, expected):
     code, _, err = run(capsys, *argv)

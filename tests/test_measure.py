@@ -180,7 +180,12 @@ def test_arch_selection(tmp_path):
     assert parse_arch_selection("fbnet", "reference")[:2] == [3328, 3790]
     randoms = parse_arch_selection("nb201", "random:4:1")
     assert len(set(randoms)) == 4 and randoms == parse_arch_selection("nb201", "random:4:1")
-    assert parse_arch_selection("nb201", f"@{tmp_path / 'archs.txt'}") == [5, CONV_ARCH]
+    from multipredict.spaces import nb201
+
+    conv_id = nb201.arch_id(CONV_ARCH)
+    assert parse_arch_selection("nb201", f"@{tmp_path / 'archs.txt'}") == [5, conv_id]
+    assert parse_arch_selection("nb201", str(tmp_path / "archs.txt")) == [5, conv_id]
+    assert parse_arch_selection("nb201", f"3,{CONV_ARCH}") == [3, conv_id]
     with pytest.raises(MultipredictError, match="'9-3'"):
         parse_arch_selection("nb201", "9-3")
     with pytest.raises(MultipredictError, match="'random:x'"):

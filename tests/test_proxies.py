@@ -7,8 +7,6 @@ reduced networks and tiny batches for the proxy passes.
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,20 +21,9 @@ from multipredict.proxies.runner import resolve_arch_ids, run_zcp
 from multipredict.proxies.scores import FlopCounter
 from multipredict.spaces import fbnet, models, nb201
 
-MIRROR = Path(os.environ.get("MULTIPREDICT_MIRROR", Path(__file__).resolve().parents[2] / "shared" / "benchmarks"))
-needs_data = pytest.mark.skipif(not MIRROR.is_dir() and not os.environ.get("MULTIPREDICT_CACHE"),
-                                reason="benchmark files (MULTIPREDICT_MIRROR) not available")
-
 NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
 CONV_ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
 FBNET_ARCH = "7_8_1_3_4_5_6_2_0_1_3_8_8_7_6_5_4_3_2_1_0_5"  # every op, the g2 blocks included
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _mirror_env():
-    if MIRROR.is_dir():
-        os.environ.setdefault("MULTIPREDICT_MIRROR", str(MIRROR))
-    torch.set_num_threads(1)
 
 
 def naslib_to_arch_string(key: str) -> str:
@@ -46,14 +33,14 @@ def naslib_to_arch_string(key: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def naslib_nb201():
+def naslib_nb201(mirror):
     from multipredict.data.formats import load_json, source_file
 
     return load_json(source_file("NASLib", "naslib/data/zc_nasbench201.json"))["cifar10"]
 
 
 @pytest.fixture(scope="module")
-def zc_fbnet():
+def zc_fbnet(mirror):
     from multipredict.data.formats import load_json, source_file
 
     return load_json(source_file("nasflat_latency", "fbnet_zcp/zc_fbnet.json"))
@@ -69,7 +56,6 @@ def one_sample_flops(model) -> int:
 
 # --- builders vs the benchmark files ----------------------------------------------------------------
 
-@needs_data
 def test_nb201_parameter_counts_equal_naslib(naslib_nb201):
     keys = list(naslib_nb201)[:40]
     ours = [models.count_parameters(models.build_nb201(naslib_to_arch_string(k))) for k in keys]
@@ -77,7 +63,6 @@ def test_nb201_parameter_counts_equal_naslib(naslib_nb201):
     assert ours == published
 
 
-@needs_data
 def test_nb201_flops_rank_like_naslib(naslib_nb201):
     keys = list(naslib_nb201)[:25]
     ours = [one_sample_flops(models.build_nb201(naslib_to_arch_string(k))) for k in keys]
@@ -86,7 +71,6 @@ def test_nb201_flops_rank_like_naslib(naslib_nb201):
     assert spearmanr(ours, published)[0] > 0.99
 
 
-@needs_data
 def test_fbnet_parameter_counts_equal_zc_fbnet(zc_fbnet):
     ids = list(range(0, 5000, 250))
     ours = [models.count_parameters(models.build_fbnet(i)) for i in ids]
@@ -94,7 +78,6 @@ def test_fbnet_parameter_counts_equal_zc_fbnet(zc_fbnet):
     assert ours == published
 
 
-@needs_data
 def test_fbnet_flops_rank_like_zc_fbnet(zc_fbnet):
     ids = list(range(0, 5000, 250))
     ours = [one_sample_flops(models.build_fbnet(i)) for i in ids]
@@ -293,7 +276,7 @@ POOL_CELLS = [nb201.format_arch(ops) for ops in [
 
 
 @pytest.fixture(scope="module")
-def pool_ids():
+def pool_ids(mirror):
     return [nb201.arch_id(s) for s in POOL_CELLS]
 
 
@@ -301,7 +284,6 @@ class Killed(Exception):
     pass
 
 
-@needs_data
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_runner_resumes_without_recomputing(tmp_path, pool_ids, suffix):
     out = tmp_path / f"zcp{suffix}"
@@ -337,7 +319,6 @@ def test_runner_resumes_without_recomputing(tmp_path, pool_ids, suffix):
     assert nothing == []
 
 
-@needs_data
 def test_runner_refuses_to_mix_batches(tmp_path, pool_ids):
     out = tmp_path / "zcp.csv"
     run_zcp("nb201", pool_ids[:1], out, batch_size=4, proxies=["params"], progress=False)
@@ -352,7 +333,6 @@ def test_runner_refuses_to_mix_batches(tmp_path, pool_ids):
     assert list(pd.read_csv(wide).columns[:3]) == ["arch_id", "params", "flops"]
 
 
-@needs_data
 def test_runner_in_worker_processes_matches_serial(tmp_path, pool_ids):
     serial = run_zcp("nb201", pool_ids[:3], tmp_path / "a.csv", batch_size=4, proxies=CHEAP, progress=False)
     parallel = run_zcp("nb201", pool_ids[:3], tmp_path / "b.csv", workers=2, batch_size=4, proxies=CHEAP,
@@ -360,7 +340,6 @@ def test_runner_in_worker_processes_matches_serial(tmp_path, pool_ids):
     assert np.allclose(serial[CHEAP].to_numpy(), parallel[CHEAP].to_numpy(), rtol=1e-6)
 
 
-@needs_data
 def test_runner_scores_match_the_engine(tmp_path, pool_ids):
     table = run_zcp("nb201", pool_ids[:1], tmp_path / "z.csv", batch_size=4, progress=False)
     direct = compute_proxies(models.build_model("nb201", pool_ids[0], seed=0), make_batch("nb201", batch_size=4))
@@ -369,8 +348,7 @@ def test_runner_scores_match_the_engine(tmp_path, pool_ids):
         assert row[name] == pytest.approx(direct[name], rel=1e-9, nan_ok=True), name
 
 
-@needs_data
-def test_arch_selection_strings(tmp_path):
+def test_arch_selection_strings(tmp_path, mirror):
     assert resolve_arch_ids("nb201", "0,5,10-12") == [0, 5, 10, 11, 12]
     assert len(resolve_arch_ids("fbnet", "all")) == 5000
     listing = tmp_path / "archs.txt"

@@ -9,69 +9,13 @@ Kept next to the engine so that ``cli.py`` only has to register it::
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import numpy as np
 
 from ..errors import MultipredictError
+from ..spaces.selection import SELECTION_HELP, select_archs
 
-ARCH_SELECTION_HELP = (
-    "comma-separated: ids (12), inclusive ranges (0-99), arch strings, 'reference' (HELP's 10 reference "
-    "archs), 'random:N' or 'random:N:SEED' (N distinct random ids), 'all', '@FILE' (one id or arch string "
-    "per line, '#' comments)")
-
-
-def _n_archs(space: str) -> int:
-    from .. import spaces
-
-    return spaces.get(space).N_ARCHS
-
-
-def parse_arch_selection(space: str, text: str) -> list[int | str]:
-    """Arch ids / strings named by a selection such as ``'0-9,reference,random:20:1'``."""
-    selected: list[int | str] = []
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise MultipredictError(f"no archs selected by {text!r}; use {ARCH_SELECTION_HELP}")
-    for item in items:
-        if item == "reference":
-            # HELP's `sample` hardware-embedding archs: measuring them is how a new device starts
-            from ..data import help
-
-            selected.extend(help.reference_archs(space))
-        elif item == "all":
-            selected.extend(range(_n_archs(space)))
-        elif item.startswith("random:"):
-            parts = item.split(":")
-            try:
-                count, seed = int(parts[1]), int(parts[2]) if len(parts) > 2 else 0
-                if len(parts) > 3 or count < 1:
-                    raise ValueError
-            except (ValueError, IndexError):
-                raise MultipredictError(f"bad arch selection {item!r}; expected 'random:N' or 'random:N:SEED' "
-                                        f"with N >= 1") from None
-            n_archs = _n_archs(space)
-            if count > n_archs:
-                raise MultipredictError(f"{item!r} asks for {count} archs but {space} has {n_archs}")
-            selected.extend(int(i) for i in np.random.default_rng(seed).choice(n_archs, size=count, replace=False))
-        elif item.startswith("@"):
-            path = Path(item[1:]).expanduser()
-            if not path.is_file():
-                raise MultipredictError(f"arch list file {str(path)!r} (from {item!r}) does not exist")
-            for line in path.read_text(encoding="utf-8").splitlines():
-                line = line.split("#", 1)[0].strip()
-                if line:
-                    selected.append(int(line) if line.isdigit() else line)
-        elif "-" in item and all(p.strip().isdigit() for p in item.split("-", 1)):
-            low, high = (int(p) for p in item.split("-", 1))
-            if low > high:
-                raise MultipredictError(f"bad arch range {item!r}; expected LOW-HIGH with LOW <= HIGH")
-            selected.extend(range(low, high + 1))
-        elif item.isdigit():
-            selected.append(int(item))
-        else:
-            selected.append(item)  # an arch string; resolve_arch validates it
-    return selected
+ARCH_SELECTION_HELP = SELECTION_HELP
+parse_arch_selection = select_archs  # one selection syntax for every command
 
 
 def cmd_measure(args: argparse.Namespace) -> int:

@@ -244,49 +244,10 @@ def _progress_bar(total: int, initial: int, enabled: bool, space: str):
 # --- arch selection for the CLI --------------------------------------------------------------------
 
 def resolve_arch_ids(space: str, spec: str | Iterable[int]) -> list[int]:
-    """Arch ids from a CLI-style selection: ``all``; ids and ranges ``0,5,10-19``; or a file with
-    one id or arch string per line (``#`` comments allowed)."""
-    from ..spaces import fbnet, nb201
+    """Arch ids from a CLI-style selection (``multipredict.spaces.selection.SELECTION_HELP``)."""
+    from ..spaces.selection import select_archs
 
-    module = {"nb201": nb201, "fbnet": fbnet}.get(space)
-    if module is None:
-        from ..spaces.models import space_defaults
-
-        space_defaults(space)  # raises the unknown-space error
-    if not isinstance(spec, str):
-        return [module.arch_id(int(a)) for a in spec]
-    text = spec.strip()
-    if text == "all":
-        return list(range(module.N_ARCHS))
-    path = Path(text).expanduser()
-    if path.is_file():
-        ids = []
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            try:
-                ids.append(module.arch_id(int(line)) if line.isdigit() else module.arch_id(line))
-            except MultipredictError as exc:
-                raise MultipredictError(f"{path}:{number}: {exc}") from None
-        return ids
-    ids = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                lo, hi = (int(p) for p in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError
-                ids.extend(module.arch_id(i) for i in range(lo, hi + 1))
-            else:
-                ids.append(module.arch_id(int(part)))
-        except ValueError:
-            raise MultipredictError(
-                f"cannot read arch selection {spec!r}: {part!r} is not an id or a range; expected 'all', "
-                f"ids and ranges like '0,5,10-19' (0..{module.N_ARCHS - 1}), or an existing file with one "
-                "id per line") from None
-    return ids
+    return select_archs(space, spec)
 
 
 __all__ = ["run_zcp", "resolve_arch_ids", "META_COLUMNS"]
