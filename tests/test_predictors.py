@@ -12,17 +12,6 @@ from multipredict.errors import MultipredictError, UnknownNameError
 from multipredict.predictors import LatencyPredictor, index_vector, sample_vector
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models: one thread avoids spin-waiting on a shared CPU (and keeps timings stable)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _two_opposite_devices(n=160, seed=0):
     """Device 0's latency grows with x @ w, device 1's shrinks: only the embedding tells them apart."""
     rng = np.random.default_rng(seed)

@@ -18,16 +18,6 @@ TARGETS = ["fpga", "raspi4", "eyeriss", "gold_6226"]
 SMALL = dict(predictor="mlp", source_samples=300, source_epochs=30, target_epochs=50)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _scores(rows):
     return [(r["device"], r["spearman"], r["kendall"], r["n_eval"], r["closest_source"]) for r in rows]
 

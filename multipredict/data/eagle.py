@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UnknownNameError
-from .formats import load_verified_pickle
+from .formats import latency_frame, load_verified_pickle
 from .sources import source_file
 
 EAGLE_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -92,7 +92,4 @@ def latency(device: str) -> np.ndarray:
 
 @cache
 def latencies() -> pd.DataFrame:
-    table = pd.DataFrame({d: latency(d) for d in devices()})
-    table.index.name = "arch_id"
-    table.columns.name = "device"
-    return table
+    return latency_frame({d: latency(d) for d in devices()})

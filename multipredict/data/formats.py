@@ -51,4 +51,14 @@ def read_csv(file: SourceFile, **kwargs):
     return pd.read_csv(ensure(file), **kwargs)
 
 
-__all__ = ["load_torch", "load_verified_pickle", "load_json", "load_zip_json", "read_csv", "source_file"]
+def latency_frame(columns: dict):
+    """The wide latency layout every loader serves: index ``arch_id``, one column per device (ms)."""
+    import pandas as pd
+
+    table = pd.DataFrame(columns)
+    table.index.name = "arch_id"
+    table.columns.name = "device"
+    return table
+
+
+__all__ = ["latency_frame", "load_torch", "load_verified_pickle", "load_json", "load_zip_json", "read_csv", "source_file"]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UnknownNameError
-from .formats import load_torch
+from .formats import latency_frame, load_torch
 from .sources import SOURCE_FILES, source_file
 
 REPO = "HELP"
@@ -69,7 +69,4 @@ def latency(space: str, device: str) -> np.ndarray:
 @cache
 def latencies(space: str) -> pd.DataFrame:
     """Wide table: index ``arch_id``, one column per HELP device, values in ms."""
-    table = pd.DataFrame({d: latency(space, d) for d in devices(space)})
-    table.index.name = "arch_id"
-    table.columns.name = "device"
-    return table
+    return latency_frame({d: latency(space, d) for d in devices(space)})

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, UnknownNameError
-from .formats import load_verified_pickle
+from .formats import latency_frame, load_verified_pickle
 from .sources import source_file
 
 REPO = "OneProxy"
@@ -65,7 +65,4 @@ def sentinel_count(device: str) -> int:
 
 @cache
 def latencies() -> pd.DataFrame:
-    table = pd.DataFrame({d: latency(d) for d in devices()})
-    table.index.name = "arch_id"
-    table.columns.name = "device"
-    return table
+    return latency_frame({d: latency(d) for d in devices()})
