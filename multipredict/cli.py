@@ -108,17 +108,17 @@ def cmd_distance(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from .experiments import reproduce as reproduction
+    from .experiments.reproduce import format_comparison, reproduce
 
     bar = tqdm(desc=f"{args.table} trials", unit="trial", disable=args.quiet)
-    summary = reproduction.reproduce(args.table, repeats=args.repeats, quick=args.quick, out_dir=args.out,
+    summary = reproduce(args.table, repeats=args.repeats, quick=args.quick, out_dir=args.out,
                                      executor=args.executor, workers=args.workers, seed=args.seed,
                                      on_result=lambda result: bar.update(1))
     bar.close()
     settings = summary.attrs.get("settings")
     if settings:
         print(f"settings: {settings}")
-    print(reproduction.format_comparison(summary))
+    print(format_comparison(summary))
     print(f"\nwrote {args.out}/{args.table}.csv (ours beside the paper), {args.table}.txt and {args.table}_trials.csv")
     return 0
 

@@ -73,3 +73,19 @@ def test_devices_json_and_data_report(capsys):
     assert code == 0 and len(json.loads(out)) == 27
     code, out, _ = run(capsys, "data", "report", "--files-only")
     assert code == 0 and "help-nb201" in out and "naslib-tnb101" in out
+
+
+@pytest.mark.slow
+def test_reproduce_quick_writes_ours_beside_the_paper(tmp_path, capsys):
+    """A real `reproduce --quick` smoke run (the real methods, quick settings)."""
+    code = main(["reproduce", "table3", "--quick", "--repeats", "1", "--out", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "wrote" in out
+    table = list(csv.DictReader(open(tmp_path / "table3.csv")))
+    assert {"method", "samples", "device", "spearman_mean", "spearman_std", "paper"} <= set(table[0])
+    by_key = {(r["method"], r["device"]): r for r in table}
+    assert float(by_key[("TL Vec ET", "mean")]["paper"]) == 0.96  # the published cell sits beside ours
+    for row in table:
+        if row["spearman_mean"]:
+            assert -1.0 <= float(row["spearman_mean"]) <= 1.0
+    assert {r["device"] for r in table} >= {"fpga", "raspi4", "eyeriss", "mean"}
