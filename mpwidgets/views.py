@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 
 from . import figures
 from .model import (
+    CANCELLED,
     CANCELLING,
     DONE,
     FAILED,
@@ -415,8 +416,27 @@ class ResultsPlot(w.VBox):
         self.figure.add_class("mp-results-figure")
         self._shape: tuple | None = None  # (devices, methods) the figure's traces are laid out for
         model.observe(self._redraw, "results")
+        model.observe(self._settle, "status")
         self.children = [self.figure]
         self._redraw()
+
+    def _settle(self, change) -> None:
+        """At the end of a run, show the final figure in a fresh widget.
+
+        The live updates are edit messages that plotly's browser side applies only to a view that
+        is ready for them; on a loaded machine some can be lost and the plot stays stale while the
+        table (plain HTML) is current. A new widget carries its whole state when it is created, so
+        the figure a run ends with always shows (one plotly.js transfer per run, not per trial).
+        """
+        if change["new"] not in (DONE, CANCELLED, FAILED) or self.model.results is None:
+            return
+        fresh = figure_widget("multipredict_results")
+        fresh.add_class("mp-results-figure")
+        replace_figure(fresh, self.build())
+        self.figure = fresh
+        self.children = [fresh]
+        spec = self.model.running_spec
+        self._shape = (tuple(spec.test_devices), tuple(spec.methods)) if spec is not None else None
 
     def build(self) -> go.Figure:
         spec = self.model.running_spec
