@@ -27,6 +27,20 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
+def _option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE read as an int, a float, true/false/none, or else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise MultipredictError(f"--option {text!r} is not KEY=VALUE (e.g. --option target_lr=4e-4)")
+    value = value.strip()
+    for cast in (int, float):
+        try:
+            return key.strip(), cast(value)
+        except ValueError:
+            pass
+    return key.strip(), {"true": True, "false": False, "none": None}.get(value.lower(), value)
+
+
 # ---------------------------------------------------------------- data
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     from .data import fetch, sources
@@ -110,10 +124,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     from .experiments.reproduce import format_comparison, reproduce
 
+    options = dict(_option(text) for text in args.option)
     bar = tqdm(desc=f"{args.table} trials", unit="trial", disable=args.quiet)
     summary = reproduce(args.table, repeats=args.repeats, quick=args.quick, out_dir=args.out,
-                                     executor=args.executor, workers=args.workers, seed=args.seed,
-                                     on_result=lambda result: bar.update(1))
+                        methods=_split(args.methods) or None, options=options, executor=args.executor,
+                        workers=args.workers, seed=args.seed, on_result=lambda result: bar.update(1))
     bar.close()
     settings = summary.attrs.get("settings")
     if settings:
@@ -192,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--quick", action="store_true", help="a smoke run (< 3 min on 2 cores): fewer epochs, "
                                                                 "1 repeat, fewer methods")
     reproduce.add_argument("--out", required=True, help="output folder (a rerun resumes from its store)")
+    reproduce.add_argument("--methods", default=None, help="comma list of the table's rows to run (default: all), "
+                                                          "e.g. 'TL Vec ET,HELP'; a later run into --out adds others")
+    reproduce.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                           help="a setting for every chosen method that takes it, e.g. target_lr=4e-4 (repeatable)")
     reproduce.add_argument("--executor", choices=["serial", "threads", "processes"], default=None)
     reproduce.add_argument("--workers", type=int, default=None)
     reproduce.add_argument("--seed", type=int, default=0)

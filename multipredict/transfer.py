@@ -25,20 +25,27 @@ archs including the few-shot ones (``score_on="all"``), 150 source epochs.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import torch
 from scipy import stats
 
-from . import encodings
+from . import __version__, encodings
 from .errors import MultipredictError, UnknownNameError
 from .predictors import LatencyPredictor, hardware
+from .predictors.latency import resolve_device
 from .predictors.evaluation import (SCORE_ON, device_latency, device_split, few_shot_ids, rank_correlations,
                                     target_split)
-from .protocols import PROTOCOLS, DeviceSplit
+from .protocols import PROTOCOLS, SOURCE_SAMPLES, DeviceSplit
 
 METHOD = "transfer"
 SPACES = ("nb201", "fbnet")
@@ -143,7 +150,10 @@ class FewShotLatencyPredictor:
     ``head_layers``/``head_width`` (4, 200), ``embedding_dim`` (8), ``batch_size`` (128),
     ``protocol`` (paper|help), ``seed``, ``device`` (torch device, auto = CUDA if available),
     ``pool_devices`` (extra devices, e.g. the test devices, that must be measured on every pool
-    arch), ``progress`` (optional ``callable(stage: str, fraction: float)``).
+    arch), ``pretrain_dir`` (a folder that keeps each pretraining's weights, so another process or a
+    later run with the same pretraining settings loads them instead of training again; files are
+    read with ``torch.load(weights_only=True)``), ``progress`` (optional ``callable(stage: str,
+    fraction: float)``).
     """
 
     def __init__(self, space: str, source_devices: Sequence[str], *, encoding: str = "vec",
@@ -152,7 +162,7 @@ class FewShotLatencyPredictor:
                  target_epochs: int = 50, target_lr: float = 1e-3, target_labels: str = "fewshot",
                  target_batch_size: int | None = None, head_layers: int = 4, head_width: int = 200,
                  embedding_dim: int = 8, batch_size: int = 128, protocol: str = "paper", seed: int = 0,
-                 device: str = "auto", pool_devices: Sequence[str] = (),
+                 device: str = "auto", pool_devices: Sequence[str] = (), pretrain_dir: str | None = None,
                  progress: Callable[[str, float], None] | None = None):
         self.space = space
         self.source_devices = list(source_devices)
@@ -175,6 +185,7 @@ class FewShotLatencyPredictor:
         self.seed = seed
         self.device = device
         self.pool_devices = list(pool_devices)
+        self.pretrain_dir = pretrain_dir
         self.progress = progress
 
     # ---------------------------------------------------------------- pretraining
@@ -212,10 +223,20 @@ class FewShotLatencyPredictor:
         return list(self.hwl_devices) if self.hwl_devices is not None else list(self.source_devices)
 
     def _cache_key(self, pool_ids: np.ndarray) -> tuple:
-        return (self.space, tuple(self.source_devices), self.encoding, self.embedding, self.body_,
-                tuple(self.hwl_devices_), self.source_samples, self.source_epochs, float(self.source_lr),
-                self.head_layers, self.head_width, self.embedding_dim, self.batch_size, self.protocol, int(self.seed),
-                str(self.device), len(pool_ids), hash(pool_ids.tobytes()))
+        """Everything that decides a pretraining (stable across processes: it also names the file
+        under ``pretrain_dir``); ``source_samples=None`` and the protocol's default are the same."""
+        source_samples = int(self.source_samples or SOURCE_SAMPLES.get(self.space, 900))
+        return (__version__, torch.__version__, self.space, tuple(self.source_devices), self.encoding, self.embedding,
+                self.body_, tuple(self.hwl_devices_), source_samples, int(self.source_epochs), float(self.source_lr),
+                int(self.head_layers), int(self.head_width), int(self.embedding_dim), int(self.batch_size),
+                self.protocol, int(self.seed), resolve_device(self.device).type,
+                hashlib.sha256(np.asarray(pool_ids, dtype=np.int64).tobytes()).hexdigest())
+
+    def _pretrain_file(self, key: tuple) -> Path | None:
+        if self.pretrain_dir is None:
+            return None
+        digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:32]
+        return Path(self.pretrain_dir) / f"{self.space}-{self.encoding}-{self.embedding}-{digest}.pt"
 
     def resolve_pool(self) -> np.ndarray:
         """Validate the configuration and fix the pool (``pool_ids_``, ``pool_label_``) and the
@@ -234,13 +255,17 @@ class FewShotLatencyPredictor:
         """Pretrain on the source devices (or reuse an identical cached pretraining)."""
         self.resolve_pool()
         key = self._cache_key(self.pool_ids_)
+        path = self._pretrain_file(key)
         if key in _PRETRAINED:
             _PRETRAINED.move_to_end(key)
             self.encoder_, self.pretrained_, self.source_splits_, self.pretrain_seconds_ = _PRETRAINED[key]
             self.pretrain_cached_ = True
         else:
-            self._pretrain()
-            self.pretrain_cached_ = False
+            self.pretrain_cached_ = path is not None and path.exists() and self._load_pretrained(path)
+            if not self.pretrain_cached_:
+                self._pretrain()
+                if path is not None:
+                    self._save_pretrained(path)
             _PRETRAINED[key] = (self.encoder_, self.pretrained_, self.source_splits_, self.pretrain_seconds_)
             while len(_PRETRAINED) > PRETRAIN_CACHE_SIZE:
                 _PRETRAINED.popitem(last=False)
@@ -250,6 +275,34 @@ class FewShotLatencyPredictor:
 
     def _pretrain(self) -> None:
         started = time.perf_counter()
+        model, features, labels, rows, vectors = self._pretraining_setup()
+        model.fit(features, labels, rows, device_vectors=vectors, n_devices=len(self.source_devices))
+        model.progress = None  # the callable belongs to this call, not to the cached model
+        self.pretrained_ = model
+        self.pretrain_seconds_ = time.perf_counter() - started
+
+    def _save_pretrained(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + f".{os.getpid()}.part")
+        torch.save({"predictor": self.pretrained_.state(), "seconds": float(self.pretrain_seconds_)}, part)
+        os.replace(part, path)  # atomic: a reader sees the old file or the whole new one
+
+    def _load_pretrained(self, path: Path) -> bool:
+        """Restore a saved pretraining (False, and it is trained again, when the file is unreadable)."""
+        model, features, _, _, vectors = self._pretraining_setup()
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            model.restore(features, saved["predictor"], device_vectors=vectors, n_devices=len(self.source_devices))
+        except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError, MultipredictError):
+            return False
+        model.progress = None
+        self.pretrained_ = model
+        self.pretrain_seconds_ = float(saved.get("seconds", 0.0))
+        return True
+
+    def _pretraining_setup(self):
+        """The source devices' splits and normalised labels, the fitted encoder and an unfitted
+        predictor: (predictor, features, labels, device rows, embedding vectors)."""
         splits: dict[str, DeviceSplit] = {}
         ids, labels, rows = [], [], []
         for row, name in enumerate(self.source_devices):
@@ -277,12 +330,8 @@ class FewShotLatencyPredictor:
                                  head_layers=self.head_layers, head_width=self.head_width, lr=self.source_lr,
                                  epochs=self.source_epochs, batch_size=self.batch_size, seed=self.seed,
                                  device=self.device, progress=progress)
-        model.fit(self.encoder_.transform(ids), labels, rows, device_vectors=vectors,
-                  n_devices=len(self.source_devices))
-        model.progress = None  # the callable belongs to this call, not to the cached model
-        self.pretrained_ = model
         self.source_splits_ = splits
-        self.pretrain_seconds_ = time.perf_counter() - started
+        return model, self.encoder_.transform(ids), labels, rows, vectors
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "pretrained_"):
@@ -385,7 +434,7 @@ DEFAULT_OPTIONS: dict[str, object] = {
     "encoding": "vec", "embedding": "table", "predictor": "auto", "source_epochs": 250, "target_epochs": 50,
     "source_lr": 4e-4, "target_lr": 1e-3, "target_labels": "fewshot", "target_batch_size": None, "head_layers": 4, "head_width": 200, "embedding_dim": 8,
     "batch_size": 128, "source_samples": None, "score_on": "heldout", "hwl_devices": None, "device": "auto",
-    "progress": None,
+    "pretrain_dir": None, "progress": None,
 }
 OPTIONS = tuple(DEFAULT_OPTIONS)
 
@@ -407,7 +456,8 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     source_lr (4e-4), target_lr (1e-3), target_labels (fewshot|matched), target_batch_size (None = the
     batch size: full batch for a few samples), head_layers (4), head_width (200), embedding_dim (8),
     batch_size (128), source_samples (900 NB201 / 4000 FBNet), score_on (heldout|all), hwl_devices
-    (default: the train devices), device (auto|cpu|cuda), progress (callable(stage, fraction)).
+    (default: the train devices), device (auto|cpu|cuda), pretrain_dir (keep / reuse pretrained weights
+    there), progress (callable(stage, fraction)).
 
     ``seconds`` = the device's fine-tuning and scoring plus an equal share of the pretraining
     (``pretrain_seconds``; 0 when ``pretrain_cached``).

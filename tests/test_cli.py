@@ -89,3 +89,16 @@ def test_reproduce_quick_writes_ours_beside_the_paper(tmp_path, capsys):
         if row["spearman_mean"]:
             assert -1.0 <= float(row["spearman_mean"]) <= 1.0
     assert {r["device"] for r in table} >= {"fpga", "raspi4", "eyeriss", "mean"}
+
+
+def test_reproduce_options_are_parsed_and_checked(tmp_path, capsys):
+    from multipredict.cli import _option
+
+    assert _option("target_lr=4e-4") == ("target_lr", 4e-4)
+    assert _option("source_epochs=3") == ("source_epochs", 3)
+    assert _option("target_labels=matched") == ("target_labels", "matched")
+    assert _option("hwl_devices=none") == ("hwl_devices", None)
+    code = main(["reproduce", "table3", "--option", "target_lr", "--out", str(tmp_path), "--quiet"])
+    assert code != 0 and "KEY=VALUE" in capsys.readouterr().err
+    code = main(["reproduce", "table3", "--methods", "TL ET", "--out", str(tmp_path), "--quiet"])
+    assert code != 0 and "TL Vec ET" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from multipredict.experiments import (COLUMNS, ExperimentSpec, MemoryStore, Meth
                                       expand_trials, format_comparison, reproduce, run, run_cached, use_registry)
 from multipredict.experiments import spec as spec_module
 from multipredict.experiments.reproduce import SUMMARY_COLUMNS
+from multipredict.errors import UnknownNameError
 from multipredict.experiments.store import default_store
 
 TRAIN = ["1080ti_1", "pixel3", "silver_4114"]
@@ -343,3 +344,25 @@ def test_replace_revalidates(fakes):
     assert spec.replace(seed=9).seed == 9 and spec.replace(seed=9).methods == spec.methods
     with pytest.raises(ValidationError, match=r"'pixel3' are in both"):
         spec.replace(test_devices=["pixel3"])
+
+
+def test_reproduce_some_methods_with_extra_options(tmp_path):
+    CALLS.clear()
+    with use_registry(MethodRegistry()) as registry:
+        for name in ("HELP", "TL Vec Sample", "TL Vec Index", "TL Vec ET"):
+            registry.register(name, fake_fit_and_score)
+        summary = reproduce("table3", repeats=2, out_dir=tmp_path, methods=["TL Vec ET"],
+                            options={"target_lr": 4e-4})
+        assert len(CALLS) == 2 and all(("target_lr", 4e-4) in call[3] for call in CALLS)
+        # the TL methods are told where to keep pretrained weights; that is no result-deciding option
+        assert all(("pretrain_dir", str(tmp_path / "pretrained")) in call[3] for call in CALLS)
+        text = (tmp_path / "table3.txt").read_text()
+        assert "target_lr=0.0004" in text and "pretrain_dir" not in text
+        ran = summary[summary["n"] > 0]["method"].unique().tolist()
+        assert ran == ["TL Vec ET"]
+        # a later run into the same folder adds another row and reuses the stored trials
+        CALLS.clear()
+        reproduce("table3", repeats=2, out_dir=tmp_path, methods=["TL Vec ET"], options={"target_lr": 4e-4})
+        assert CALLS == []
+        with pytest.raises(UnknownNameError, match="TL ET"):
+            reproduce("table3", repeats=1, out_dir=tmp_path, methods=["TL ET"])

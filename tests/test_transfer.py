@@ -139,3 +139,29 @@ def test_fixed_embeddings_transfer(mirror, embedding):
     assert all(np.isfinite(r["spearman"]) and r["closest_source"] is None for r in rows)
     # the sample embedding measures HELP's 10 reference archs on the target as well
     assert rows[0]["n_measured"] == (20 if embedding == "sample" else 10)
+
+
+def test_a_saved_pretraining_is_reused_by_another_run(mirror, tmp_path):
+    kwargs = dict(space="fbnet", train_devices=["1080ti_1", "pixel3", "silver_4114"], test_devices=["raspi4"],
+                  samples=10, seed=5, source_samples=300, source_epochs=5, target_epochs=10, pretrain_dir=str(tmp_path))
+    transfer.clear_pretrain_cache()
+    first = transfer.fit_and_score(**kwargs)
+    saved = list(tmp_path.glob("fbnet-vec-table-*.pt"))
+    assert len(saved) == 1 and not first[0]["pretrain_cached"]
+    transfer.clear_pretrain_cache()  # as if in another process: only the file is left
+    second = transfer.fit_and_score(**{**kwargs, "target_lr": 4e-4})
+    assert second[0]["pretrain_cached"]
+    transfer.clear_pretrain_cache()
+    again = transfer.fit_and_score(**kwargs)
+    assert again[0]["pretrain_cached"] and _scores(again) == _scores(first)
+    # another pretraining setting gets its own file
+    transfer.clear_pretrain_cache()
+    transfer.fit_and_score(**{**kwargs, "source_epochs": 4})
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+    # a damaged file is trained again (same numbers) and rewritten, never trusted
+    saved[0].write_bytes(b"not a torch file")
+    transfer.clear_pretrain_cache()
+    retrained = transfer.fit_and_score(**kwargs)
+    assert not retrained[0]["pretrain_cached"] and _scores(retrained) == _scores(first)
+    transfer.clear_pretrain_cache()
+    assert transfer.fit_and_score(**kwargs)[0]["pretrain_cached"]

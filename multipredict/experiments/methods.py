@@ -33,7 +33,7 @@ from ..errors import MultipredictError, UnknownNameError
 FitAndScore = Callable[..., list[dict]]
 
 # Options that change how a run reports, never what it computes: left out of every cache key.
-REPORTING_OPTIONS = frozenset({"progress"})
+REPORTING_OPTIONS = frozenset({"progress", "pretrain_dir"})
 
 # Settings of a ``quick`` spec: a smoke run of the whole pipeline in minutes, not a reproduction.
 TRANSFER_QUICK = {"source_epochs": 3, "source_samples": 500, "target_epochs": 20}

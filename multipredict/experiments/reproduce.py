@@ -20,7 +20,7 @@ and the BRP-NAS / FLOPs baselines under the paper's.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,21 +81,37 @@ TABLE_PARTS: dict[str, list[TablePart]] = {
 }
 
 
-def table_specs(table: str, repeats: int = 10, quick: bool = False,
-                seed: int = 0) -> list[tuple[TablePart, ExperimentSpec]]:
-    """The specs that make up one table (quick: one repeat, cheaper settings, the quick methods)."""
+def table_specs(table: str, repeats: int = 10, quick: bool = False, seed: int = 0,
+                methods: Sequence[str] | None = None, options: Mapping[str, Any] | None = None,
+                pretrain_dir: str | Path | None = None) -> list[tuple[TablePart, ExperimentSpec]]:
+    """The specs that make up one table (quick: one repeat, cheaper settings, the quick methods).
+
+    ``methods``: run only these rows of the table (the others stay empty in the summary; a later
+    run into the same folder adds them). ``options``: settings for every chosen method that takes
+    them (e.g. ``target_lr``), on top of the table's own. ``pretrain_dir``: where the TL methods
+    keep their pretrained weights for reuse.
+    """
     if table not in TABLE_PARTS:
         raise UnknownNameError("table", table, list(TABLE_PARTS), "reproduce covers the paper's Tables 1-4")
+    rows = _method_order(table)
+    for name in methods or ():
+        if name not in rows:
+            raise UnknownNameError(f"method of {table}", name, rows, "Pass the rows' names as the table prints them.")
     specs = []
     for part in TABLE_PARTS[table]:
-        names = [m for m in part.budgets if not quick or m in part.quick_methods]
+        names = [m for m in part.budgets if (not quick or m in part.quick_methods) and (not methods or m in methods)]
+        if not names:
+            continue
+        extra = dict(options or {})
+        if pretrain_dir is not None and any(method_registry.get(m).takes("pretrain_dir") for m in names):
+            extra["pretrain_dir"] = str(pretrain_dir)
         specs.append((part, ExperimentSpec.from_preset(
             part.preset, name=f"{table} {part.preset}" + (f" source_samples={part.source_samples}"
                                                            if part.source_samples else ""),
             methods=names, samples=part.budgets[names[0]],
             method_samples={m: part.budgets[m] for m in names},
             method_options={m: o for m, o in _HELP_PROTOCOL.items() if m in names},
-            options={**(part.quick_options if quick else {}), **part.options},
+            options={**(part.quick_options if quick else {}), **part.options, **extra},
             repeats=QUICK_REPEATS if quick else repeats, seed=seed, quick=quick)))
     return specs
 
@@ -113,7 +129,8 @@ def settings_text(table: str, specs: list[ExperimentSpec]) -> str:
         for name in spec.methods:
             method = method_registry.get(name)
             changed = {k: v for k, v in spec.options_for(method).items()
-                       if (spec.quick and k in method.quick_options) or (k in spec.options and method.takes(k))}
+                       if k not in method_registry.REPORTING_OPTIONS
+                       and ((spec.quick and k in method.quick_options) or (k in spec.options and method.takes(k)))}
             if changed:
                 prefix = f"  {spec.name} / {name}: " if len(specs) > 1 else f"  {name}: "
                 lines.append(prefix + ", ".join(f"{k}={v}" for k, v in changed.items()))
@@ -121,15 +138,19 @@ def settings_text(table: str, specs: list[ExperimentSpec]) -> str:
 
 
 def reproduce(table: str, repeats: int = 10, quick: bool = False, out_dir: str | Path = "reproduction", *,
+              methods: Sequence[str] | None = None, options: Mapping[str, Any] | None = None,
               executor=None, workers: int | None = None, store: ResultStore | None = None, seed: int = 0,
               on_result: Callable[[TrialResult], None] | None = None,
               cancel: threading.Event | None = None) -> pd.DataFrame:
-    """Run one of the paper's tables; write ``<table>.csv``, ``.txt`` and ``_trials.csv`` under
-    ``out_dir``; return the summary (``SUMMARY_COLUMNS``)."""
+    """Run one of the paper's tables (or some of its ``methods``, with extra ``options``); write
+    ``<table>.csv``, ``.txt`` and ``_trials.csv`` under ``out_dir``; return the summary
+    (``SUMMARY_COLUMNS``). Pretrained TL weights are kept under ``out_dir/pretrained``, so a run that
+    changes only target-side options reuses them."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = ParquetStore(out / "store") if store is None else store
-    parts = table_specs(table, repeats=repeats, quick=quick, seed=seed)
+    parts = table_specs(table, repeats=repeats, quick=quick, seed=seed, methods=methods, options=options,
+                        pretrain_dir=out / "pretrained")
     frames = []
     for part, spec in parts:
         frame = run_cached(spec, executor, store=store, workers=workers, on_result=on_result, cancel=cancel)

@@ -179,14 +179,42 @@ class LatencyPredictor:
             count = n_devices if n_devices is not None else (int(rows.max()) + 1 if rows is not None else 0)
         if rows is not None and rows.max() >= max(count, 1):
             raise MultipredictError(f"device row {int(rows.max())} is out of range for {count} devices")
+        self._initialise(X, count, device_vectors)
+        self.history_ = self._train(X, y, rows, lr=self.lr, epochs=self.epochs, batch_size=self.batch_size,
+                                    stream=0)
+        return self
+
+    def _initialise(self, X: ArchFeatures, count: int, device_vectors) -> None:
         self.device_ = resolve_device(self.device)
         # a private RNG state: the same seed gives the same weights, and the caller's RNG is untouched
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.network_ = self._build(X, count, device_vectors).to(self.device_)
-        self.history_ = self._train(X, y, rows, lr=self.lr, epochs=self.epochs, batch_size=self.batch_size,
-                                    stream=0)
         self.n_fine_tunes_ = 0
+
+    def state(self) -> dict:
+        """The fitted weights and training history (tensors and plain types only, so that
+        ``torch.load(weights_only=True)`` reads a saved state back)."""
+        self._check_fitted()
+        return {"network": {k: v.detach().cpu() for k, v in self.network_.state_dict().items()},
+                "history": [float(v) for v in self.history_], "n_fine_tunes": int(self.n_fine_tunes_)}
+
+    def restore(self, X: ArchFeatures, state: dict, *, device_vectors=None, n_devices: int = 0) -> LatencyPredictor:
+        """A fitted predictor from `state` (e.g. a saved pretraining) instead of training: ``X`` gives
+        the feature shapes (the GCN's adjacency), ``device_vectors`` / ``n_devices`` the embedding
+        rows, as in `fit`. Raises if the state does not fit this configuration."""
+        self._validate(X)
+        count = len(device_vectors) if self.embedding in ("sample", "index") else n_devices
+        self._initialise(X, count, device_vectors)
+        try:
+            self.network_.load_state_dict(state["network"])
+        except (KeyError, RuntimeError) as error:
+            del self.network_
+            raise MultipredictError(f"a saved predictor state does not match this configuration ({error}); "
+                                    "delete the saved file to retrain") from error
+        self.history_ = list(state.get("history", []))
+        self.n_fine_tunes_ = int(state.get("n_fine_tunes", 0))
+        self.network_.eval()
         return self
 
     def fine_tune(self, X: ArchFeatures, y, devices=None, *, lr: float = 1e-3, epochs: int = 50,
