@@ -60,9 +60,11 @@ class Dashboard(w.VBox):
             if space not in SPACES:  # e.g. a typo in the page address: say so, show a working page
                 problem, space, preset = (f"unknown search space {space!r}; expected one of {', '.join(SPACES)}. "
                                           "Showing nb201."), "nb201", None
-            elif preset and preset not in tasks.DEVICE_SETS:
-                problem, preset = (f"unknown device set {preset!r}; valid: {', '.join(tasks.DEVICE_SETS)}. "
-                                   f"Showing {space}-default."), None
+            elif preset and preset not in tasks.available_device_sets(space):
+                available = tasks.available_device_sets(space)
+                why = "unknown" if preset not in tasks.DEVICE_SETS else "no data under the current data source for"
+                problem, preset = (f"{why} device set {preset!r}; available for {space}: "
+                                   f"{', '.join(available) or 'none'}. Showing {tasks.default_device_set(space)}."), None
             store = default_store() if store == "default" else store
             model = ExperimentModel(space=space, preset=preset, store=store, **traits)
             model.run_error = problem

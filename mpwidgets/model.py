@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 from traitlets import Bool, Dict, HasTraits, Instance, Int, List, Unicode, observe
 
-from multipredict import tasks
+from multipredict import config, tasks
 from multipredict.data import catalogue
 from multipredict.data.catalogue import KINDS
 from multipredict.errors import MultipredictError
@@ -74,14 +74,22 @@ def explain_error(error: BaseException) -> str:
     return f"unexpected {type(error).__name__}: {error} (the details are in the kernel log)"
 
 
-@lru_cache(maxsize=4)
 def _distance_matrix(space: str) -> pd.DataFrame:
+    return _distance_matrix_for(space, config.data_key())
+
+
+@lru_cache(maxsize=4)
+def _distance_matrix_for(space: str, data_key: tuple) -> pd.DataFrame:
     names = [d.name for d in ordered_devices(space)]
     return tasks.device_correlation(space, names, names)
 
 
-@lru_cache(maxsize=256)
 def _closest(space: str, train: tuple[str, ...], test: str) -> tuple[str, float]:
+    return _closest_for(space, train, test, config.data_key())
+
+
+@lru_cache(maxsize=256)
+def _closest_for(space: str, train: tuple[str, ...], test: str, data_key: tuple) -> tuple[str, float]:
     row = tasks.closest_training_device(space, list(train), [test]).iloc[0]
     return str(row["closest_train"]), float(row["spearman"])
 
@@ -205,9 +213,7 @@ class ExperimentModel(HasTraits):
         self._cancel: threading.Event | None = None
         self._distance_token = 0
         if not (traits.get("train_devices") or traits.get("test_devices")):
-            name = preset or f"{space}-default"
-            if preset or name in tasks.DEVICE_SETS:
-                self.apply_preset(name)
+            self.apply_preset(preset or (tasks.default_device_set(space) if space in SPACES else None))
         self._building = False
         self._rebuild_spec()
         self._refresh_closest()
@@ -224,7 +230,8 @@ class ExperimentModel(HasTraits):
         return {d.name: d.kind for d in catalogue.devices(self.space)}
 
     def presets(self) -> list[str]:
-        return [name for name, s in tasks.DEVICE_SETS.items() if s.space == self.space]
+        """The device sets of this space that the current data source has data for."""
+        return tasks.available_device_sets(self.space) if self.space in SPACES else []
 
     def encodings(self) -> list[str]:
         return list(dict.fromkeys(enc for enc, _ in transfer_methods()))
@@ -444,9 +451,9 @@ class ExperimentModel(HasTraits):
     def _on_space(self, old: str, new: str) -> None:
         self.message = f"loading the {new} device data..."  # sent at once: the loading takes seconds
         known = set(catalogue.device_names(new)) if new in SPACES else set()
-        preset = f"{new}-default"
+        preset = tasks.default_device_set(new) if new in SPACES else None
         with self.hold_trait_notifications():
-            if preset in tasks.DEVICE_SETS:
+            if preset is not None:
                 self.apply_preset(preset)
             else:
                 self.train_devices = [d for d in self.train_devices if d in known]

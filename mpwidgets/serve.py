@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ip", default=LOOPBACK, help="address to listen on (default 127.0.0.1, this machine only)")
     parser.add_argument("--space", choices=("nb201", "fbnet"), help="search space the page starts with")
     parser.add_argument("--preset", help="device set the page starts with, e.g. fbnet-adversarial")
+    parser.add_argument("--data", choices=("benchmarks", "local", "all"),
+                        help="benchmarks: the public files (default); local: this repository's data/ only, no "
+                             "download; all: both (sets $MULTIPREDICT_DATA)")
     parser.add_argument("--results", help="results store folder (default $MULTIPREDICT_RESULTS or ./results)")
     parser.add_argument("--plugin", action="append", default=[],
                         help="module that registers extra methods when imported (repeatable)")
@@ -63,6 +66,8 @@ def prepare_environment(args: argparse.Namespace) -> None:
     plugins = list(args.plugin) + (["mpwidgets._demo"] if args.demo else [])
     if plugins:
         os.environ["MPWIDGETS_PLUGINS"] = ",".join(plugins)
+    if args.data:
+        os.environ["MULTIPREDICT_DATA"] = args.data
     results = args.results or os.environ.get("MULTIPREDICT_RESULTS") or "results"
     # absolute: Voila starts each kernel in the notebook's folder
     os.environ["MULTIPREDICT_RESULTS"] = str(Path(results).expanduser().resolve())

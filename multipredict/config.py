@@ -7,8 +7,13 @@ paths around:
   ``$XDG_CACHE_HOME/multipredict`` or ``~/.cache/multipredict``).
 - ``MULTIPREDICT_MIRROR``: a local folder laid out like GitHub raw-file addresses
   (``<owner>/<repo>/<commit>/<path>``) that replaces the network.
+- ``MULTIPREDICT_DATA``: which latency / proxy data the library reads. ``benchmarks`` (default):
+  the public benchmark files (fetched and verified on first use); ``local``: the project's own
+  ``data/`` folder only, no download at all (latencies measured on this machine, our proxies);
+  ``all``: both, the local profiles listed as extra devices beside the public ones.
+- ``MULTIPREDICT_LOCAL_DATA``: that ``data/`` folder (default: ``data/`` of this repository).
 
-`configure` overrides either for the running process (a config option for library users).
+`configure` overrides any of them for the running process (a config option for library users).
 """
 
 from __future__ import annotations
@@ -16,15 +21,53 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_overrides: dict[str, Path | None] = {}
+from .errors import UnknownNameError
+
+DATA_SOURCES = ("benchmarks", "local", "all")
+_overrides: dict[str, object] = {}
 
 
-def configure(*, cache_dir: str | os.PathLike | None = None, mirror: str | os.PathLike | None = None) -> None:
-    """Override the cache folder and/or the mirror for this process (``None`` keeps the current)."""
+def configure(*, cache_dir: str | os.PathLike | None = None, mirror: str | os.PathLike | None = None,
+              data: str | None = None, local_data: str | os.PathLike | None = None) -> None:
+    """Override the cache folder, the mirror, the data source and/or the local data folder for this
+    process (``None`` keeps the current)."""
+    if data is not None:
+        _check_source(data, "configure(data=...)")
     if cache_dir is not None:
         _overrides["cache"] = Path(cache_dir).expanduser()
     if mirror is not None:
         _overrides["mirror"] = Path(mirror).expanduser()
+    if data is not None:
+        _overrides["data"] = data
+    if local_data is not None:
+        _overrides["local_data"] = Path(local_data).expanduser()
+
+
+def _check_source(value: str, where: str) -> str:
+    if value not in DATA_SOURCES:
+        raise UnknownNameError(f"data source in {where}", value, DATA_SOURCES,
+                               "benchmarks = the public files, local = this project's data/ folder only, all = both")
+    return value
+
+
+def data_source() -> str:
+    """``benchmarks``, ``local`` or ``all`` (see the module docstring)."""
+    if "data" in _overrides:
+        return str(_overrides["data"])
+    return _check_source(os.environ.get("MULTIPREDICT_DATA") or "benchmarks", "$MULTIPREDICT_DATA")
+
+
+def local_data_dir() -> Path:
+    if "local_data" in _overrides:
+        return Path(_overrides["local_data"])
+    if os.environ.get("MULTIPREDICT_LOCAL_DATA"):
+        return Path(os.environ["MULTIPREDICT_LOCAL_DATA"]).expanduser()
+    return Path(__file__).resolve().parents[1] / "data"
+
+
+def data_key() -> tuple[str, str]:
+    """What decides the data tables a process sees; caches of derived tables are keyed by it."""
+    return data_source(), str(local_data_dir())
 
 
 def cache_dir() -> Path:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import config
 from .data import catalogue
 from .data.tables import latencies
 from .errors import MultipredictError, UnknownNameError
@@ -54,8 +55,26 @@ DEVICE_SETS: dict[str, DeviceSet] = {
                   tuple(f"{g}_{b}" for g in ("1080ti", "2080ti", "titan_rtx", "titanx", "titanxp") for b in (1, 32, 64)),
                   ("gold_6226", "essential_ph_1", "samsung_s7", "pixel2"), (),
                   "FBNet-Adversarial (paper Table 13 / Table 2)"),
+        DeviceSet("nb201-local", "nb201", ("cpu-1t-b1", "cpu-1t-b8", "ort-cpu-1t-b8"), ("ort-cpu-1t-b1",), (),
+                  "this machine's profiles in data/latency (MULTIPREDICT_DATA=local or all): torch eager and "
+                  "batch 8 -> onnxruntime batch 1"),
     )
 }
+
+
+def available_device_sets(space: str) -> list[str]:
+    """The named device sets of ``space`` whose devices all have data under the current data source
+    (``nb201-local`` needs ``MULTIPREDICT_DATA=local``/``all``; the paper's sets need the benchmarks)."""
+    known = set(catalogue.device_names(space))
+    return [name for name, s in DEVICE_SETS.items()
+            if s.space == space and set(s.train) | set(s.test) | set(s.valid) <= known]
+
+
+def default_device_set(space: str) -> str | None:
+    """``<space>-default`` (HELP's split) when available, else the first available set, else None."""
+    available = available_device_sets(space)
+    preferred = f"{space}-default"
+    return preferred if preferred in available else (available[0] if available else None)
 
 
 def device_set(name: str) -> DeviceSet:
@@ -87,15 +106,23 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:
             float(stats.kendalltau(a[both], b[both]).statistic), n)
 
 
-@cache
 def spearman_matrix(space: str) -> pd.DataFrame:
     """Device x device Spearman over the archs each pair covers (pairwise-complete), for every
-    device of the space; computed once per process."""
+    device of the space; computed once per process (and data source)."""
+    return _spearman_matrix(space, config.data_key())
+
+
+@cache
+def _spearman_matrix(space: str, data_key: tuple) -> pd.DataFrame:
     return latencies(space).corr(method="spearman", min_periods=3)
 
 
-@cache
 def _pair_counts(space: str) -> pd.DataFrame:
+    return _pair_counts_for(space, config.data_key())
+
+
+@cache
+def _pair_counts_for(space: str, data_key: tuple) -> pd.DataFrame:
     present = latencies(space).notna().astype(np.int64)
     return present.T @ present
 

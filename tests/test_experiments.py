@@ -104,8 +104,8 @@ def test_encoding_without_data_for_the_pool(fakes, monkeypatch):
     fakes.register("Fake ZCP", fake_fit_and_score, encoding="zcp")
     real = spec_module.arch_pool_size
 
-    def no_zcp_on_raspi4(space, encoding, devices, hwl_devices=()):
-        return 0 if encoding == "zcp" and "raspi4" in devices else real(space, encoding, devices, hwl_devices)
+    def no_zcp_on_raspi4(space, encoding, devices, hwl_devices=(), data_key=()):
+        return 0 if encoding == "zcp" and "raspi4" in devices else real(space, encoding, devices, hwl_devices, data_key)
 
     monkeypatch.setattr(spec_module, "arch_pool_size", no_zcp_on_raspi4)
     with pytest.raises(ValidationError, match=r"encoding 'zcp' has no archs with data for fbnet device 'raspi4'"):

@@ -87,3 +87,29 @@ def test_dashboard_notebook(tmp_path, mirror):
     outputs = [o for c in book["cells"] for o in c.get("outputs", [])]
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
     assert "widgets" not in book["metadata"]  # no widget state stored
+
+
+@pytest.fixture
+def no_download(monkeypatch, tmp_path):
+    """The kernel papermill starts inherits this: no cache, no mirror, local data only."""
+    monkeypatch.setenv("MULTIPREDICT_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("MULTIPREDICT_MIRROR", str(tmp_path / "no-mirror"))
+    monkeypatch.delenv("MULTIPREDICT_DATA", raising=False)
+
+
+def test_notebooks_run_on_the_projects_own_data_with_no_download(tmp_path, no_download):
+    out = tmp_path / "local"
+    execute("task_distance", tmp_path, data="local", space="nb201", preset="nb201-local", bounds=[1.0],
+            methods=[DEMO], samples=[5], repeats=1, plugins=["mpwidgets._demo"], out_dir=str(out / "td"))
+    pairs = pd.read_csv(out / "td" / "distance.csv")
+    assert set(pairs["test"]) == {"ort-cpu-1t-b1"} and (pairs["n_archs"] == 100).all()
+    execute("latency_transfer", tmp_path, data="local", table="table1", preset="nb201-local",
+            methods=["FLOPs", "TL Vec ET"], samples=[10], repeats=1, method_options={},
+            options={"source_epochs": 5, "target_epochs": 5}, out_dir=str(out / "lt"))
+    results = pd.read_csv(out / "lt" / "results.csv")
+    assert set(results["method"]) == {"FLOPs", "TL Vec ET"} and results["error"].isna().all()
+    assert results["spearman"].between(-1, 1).all() and (results["n_eval"] == 90).all()
+    book = execute("dashboard", tmp_path, data="local")
+    outputs = [o for c in book["cells"] for o in c.get("outputs", [])]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    assert not (tmp_path / "empty-cache").exists() or not any((tmp_path / "empty-cache").rglob("*.pt"))

@@ -311,3 +311,22 @@ def test_serve_binds_loopback_and_culls(tmp_path):
     assert app.ip == "127.0.0.1" and not app.open_browser
     assert app.config.MappingKernelManager.cull_idle_timeout == 600
     assert serve.main(["--notebook", str(tmp_path / "missing.ipynb")]) == 2
+
+
+def test_the_workbench_runs_on_the_projects_own_data(registry, monkeypatch, tmp_path):
+    """MULTIPREDICT_DATA=local: this machine's profiles, their distances and a real FLOPs run."""
+    monkeypatch.setenv("MULTIPREDICT_DATA", "local")
+    monkeypatch.setenv("MULTIPREDICT_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("MULTIPREDICT_MIRROR", str(tmp_path / "no-mirror"))
+    m = ExperimentModel(space="nb201", store=MemoryStore(), load_distance="now")
+    assert m.presets() == ["nb201-local"] and m.test_devices == ["ort-cpu-1t-b1"]
+    assert set(m.train_devices) == {"cpu-1t-b1", "cpu-1t-b8", "ort-cpu-1t-b8"}
+    assert set(m.device_groups()["CPU"]) >= {"cpu-1t-b1", "ort-cpu-1t-b1"}
+    assert m.distance.loc["cpu-1t-b1", "cpu-1t-b8"] > 0.5
+    m.use_transfer, m.compare, m.samples, m.repeats = False, ["FLOPs"], [10], 1
+    assert m.run() and m.wait(60) and m.status == DONE, m.message
+    assert len(m.results) == 1 and m.results["error"].isna().all() and m.results["spearman"].item() > 0.3
+    # a page asking for a paper device set says the local data lacks it, and shows what it has
+    board = Dashboard(preset="nb201-default", store=MemoryStore(), load_distance="never")
+    assert "no data under the current data source" in html.unescape(board.errors.value)
+    assert board.model.test_devices == ["ort-cpu-1t-b1"]

@@ -4,6 +4,8 @@ Names are unique across sources: HELP's names (``1080ti_1``), EAGLE's long descr
 (``desktop_gpu_gtx_1080ti_fp32``, file-name typos fixed) and HW-NAS-Bench's ``edgegpu`` /
 ``edgetpu``. ``catalogue(space)`` describes each from the pinned list alone (no download);
 ``catalogue(space, coverage=True)`` loads the data to count archs covered and distinct values.
+With ``MULTIPREDICT_DATA=local`` / ``all`` the profiles measured into ``data/latency`` are devices
+too (source "this machine (data/)"), described from their ``.meta.json``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from ..errors import UnknownNameError
-from . import eagle, help, hwnasbench
+from . import eagle, help, hwnasbench, local
+from .tables import uses_benchmarks, uses_local
 
 KINDS = ("GPU", "CPU", "mobile", "ASIC", "FPGA", "TPU", "DSP")
 
@@ -71,8 +74,10 @@ def _help_device(space: str, name: str) -> Device:
 def devices(space: str) -> list[Device]:
     if space not in ("nb201", "fbnet"):
         raise UnknownNameError("space", space, ["nb201", "fbnet"], "Latency data exists for nb201 and fbnet only.")
-    out = [_help_device(space, name) for name in help.devices(space)]
-    if space == "nb201":
+    out = [_help_device(space, name) for name in help.devices(space)] if uses_benchmarks() else []
+    if uses_local():
+        out += [_local_device(space, name) for name in local.devices(space)]
+    if space == "nb201" and uses_benchmarks():
         for spec in eagle.DEVICES:
             out.append(Device(spec.name, space, "EAGLE", spec.kind, spec.batch, spec.precision, "ms", "s",
                               f"EAGLE/LatBench {spec.path.rsplit('/', 1)[-1]}", spec.anomaly))
@@ -81,6 +86,16 @@ def devices(space: str) -> list[Device]:
                               f"HW-NAS-Bench {name} via OneProxy (1,999-arch subset)",
                               "subset of 1,999 archs" + ("; 259 missing (-1) values" if name == "edgetpu" else "")))
     return out
+
+
+def _local_device(space: str, name: str) -> Device:
+    info = local.profile_info(space, name)
+    profile, machine = info.get("profile", {}), info.get("machine", {})
+    kind = "GPU" if str(profile.get("backend", "")).endswith("cuda") else "CPU"
+    where = machine.get("cpu_model") or machine.get("cuda_device") or "this machine"
+    description = f"{profile.get('description', name)} ({where}; {info.get('rows', '?')} archs measured)"
+    return Device(name, space, local.SOURCE, kind, profile.get("batch"), profile.get("precision"), "ms", "ms",
+                  description)
 
 
 def device(space: str, name: str) -> Device:

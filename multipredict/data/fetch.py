@@ -95,6 +95,11 @@ def _copy_from_mirror(file: SourceFile, source: Path, part: Path) -> None:
 
 def ensure(file: SourceFile, *, progress: bool = True) -> Path:
     """Return the verified local path of ``file``, fetching it first if it is not cached."""
+    if config.data_source() == "local":
+        # local means no download at all: reaching here is a bug in the caller, so say where it came from
+        raise DataError(f"{file.name} is a public benchmark file, but MULTIPREDICT_DATA=local reads the project's "
+                        "data/ folder only (no download). Use a device or encoding that data/ holds, or set "
+                        "MULTIPREDICT_DATA=benchmarks (or all) to fetch it")
     path = cached_path(file)
     key = str(path)
     if path.is_file():

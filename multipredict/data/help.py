@@ -51,8 +51,20 @@ def fbnet_archs() -> np.ndarray:
     return archs
 
 
+# HELP's hardware_embedding_index.pt, as published (HELP paper / repository; tests check them against
+# the pinned files): known without a download, so that MULTIPREDICT_DATA=local can use them too
+REFERENCE_ARCHS = {"nb201": (11982, 431, 55, 9, 14451, 8636, 9881, 13479, 6196, 1462),
+                   "fbnet": (3328, 3790, 3313, 890, 3052, 2538, 1640, 2514, 457, 2100)}
+
+
 def reference_archs(space: str) -> list[int]:
     """HELP's 10 reference archs whose latencies form the ``sample`` hardware embedding."""
+    _space_dir(space)  # validates the space
+    return list(REFERENCE_ARCHS[space])
+
+
+def reference_archs_from_file(space: str) -> list[int]:
+    """The same ids read from HELP's pinned file (the check that `REFERENCE_ARCHS` is right)."""
     return [int(i) for i in load_torch(source_file(REPO, f"data/{_space_dir(space)}/hardware_embedding_index.pt"))]
 
 

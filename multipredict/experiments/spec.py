@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import to_jsonable_python
 
+from .. import config
 from ..errors import DataError, MultipredictError
 from ..protocols import PROTOCOLS
 from . import methods as method_registry
@@ -199,7 +200,7 @@ class ExperimentSpec(BaseModel):
             references = tuple(options.get("hwl_devices") or self.train_devices) \
                 if encoding_name in HWL_ENCODINGS else ()
             for device in self.train_devices + self.test_devices:
-                size = arch_pool_size(self.space, encoding_name, (device,), references)
+                size = arch_pool_size(self.space, encoding_name, (device,), references, config.data_key())
                 if size is None:  # data not fetched yet: the run reports it
                     return
                 encoding = f"encoding {encoding_name!r}" if encoding_name else "its data"
@@ -329,7 +330,7 @@ def _known_devices(space: str, role: str, devices, known: list[str]) -> None:
 
 @cache
 def arch_pool_size(space: str, encoding: str | None, devices: tuple[str, ...],
-                   hwl_devices: tuple[str, ...] = ()) -> int | None:
+                   hwl_devices: tuple[str, ...] = (), data_key: tuple = ()) -> int | None:
     """How many archs have ``encoding`` features and latencies on all ``devices`` (None: data not local)."""
     try:
         try:

@@ -12,6 +12,7 @@ from functools import cache
 
 import numpy as np
 
+from .. import config
 from ..errors import MultipredictError
 
 NAME = "nb201"
@@ -44,11 +45,38 @@ def format_arch(ops: tuple[str, ...] | list[str]) -> str:
     return f"|{a[0]}~0|+|{a[1]}~0|{a[2]}~1|+|{a[3]}~0|{a[4]}~1|{a[5]}~2|"
 
 
+def _strings() -> dict[int, str]:
+    """arch id -> arch string under the current data source: every cell (HELP's index file), or
+    with ``MULTIPREDICT_DATA=local`` the cells measured into ``data/latency`` (no download)."""
+    return _strings_for(config.data_key())
+
+
 @cache
-def _index() -> dict[str, int]:
+def _strings_for(data_key: tuple) -> dict[int, str]:
+    if config.data_source() == "local":
+        from ..data import local
+
+        return local.nb201_arch_strings()
     from ..data import help
 
-    return help.nb201_index()
+    return dict(enumerate(help.nb201_arch_strings()))
+
+
+def _index() -> dict[str, int]:
+    return _index_for(config.data_key())
+
+
+@cache
+def _index_for(data_key: tuple) -> dict[str, int]:
+    return {text: i for i, text in _strings().items()}
+
+
+def _unknown(arch_ids) -> MultipredictError:
+    known = _strings()
+    missing = [int(i) for i in np.atleast_1d(arch_ids) if int(i) not in known]
+    return MultipredictError(f"NB201 arch {missing[:5]} is not among the {len(known)} cells of the project's data/ "
+                             "folder (MULTIPREDICT_DATA=local knows only the cells measured there); measure it, or "
+                             "use the public benchmarks (MULTIPREDICT_DATA=benchmarks)")
 
 
 def arch_id(arch: str | int) -> int:
@@ -58,27 +86,46 @@ def arch_id(arch: str | int) -> int:
             raise MultipredictError(f"NB201 arch id {arch} is out of range; expected 0..{N_ARCHS - 1}")
         return int(arch)
     parse(arch)
-    return _index()[arch.strip()]
+    index = _index()
+    if arch.strip() not in index:
+        raise _unknown_string(arch)
+    return index[arch.strip()]
+
+
+def _unknown_string(arch: str) -> MultipredictError:
+    return MultipredictError(f"NB201 cell {arch.strip()!r} is not among the {len(_index())} cells of the project's "
+                             "data/ folder (MULTIPREDICT_DATA=local); use its id from a measured file, or the public "
+                             "benchmarks (MULTIPREDICT_DATA=benchmarks)")
 
 
 def arch_string(arch_id_: int) -> str:
-    from ..data import help
-
-    return help.nb201_arch_strings()[arch_id(arch_id_)]
+    strings = _strings()
+    i = arch_id(arch_id_)
+    if i not in strings:
+        raise _unknown(i)
+    return strings[i]
 
 
 def op_indices(arch_ids) -> np.ndarray:
     """(n, 6) op indices (into ``OPS``) for the given arch ids."""
-    table = _op_table()
-    return table[np.asarray(arch_ids, dtype=np.int64)]
+    ids = np.asarray(arch_ids, dtype=np.int64)
+    ops = _op_table()[ids]
+    if ops.size and (ops < 0).any():
+        raise _unknown(ids[(ops < 0).any(axis=-1)])
+    return ops
+
+
+def _op_table() -> np.ndarray:
+    return _op_table_for(config.data_key())
 
 
 @cache
-def _op_table() -> np.ndarray:
-    from ..data import help
-
+def _op_table_for(data_key: tuple) -> np.ndarray:
+    """(N_ARCHS, 6) op indices; rows of cells unknown under the data source hold -1."""
     lookup = {op: i for i, op in enumerate(OPS)}
-    table = np.array([[lookup[op] for op in parse(s)] for s in help.nb201_arch_strings()], dtype=np.int64)
+    table = np.full((N_ARCHS, 6), -1, dtype=np.int64)
+    for i, text in _strings().items():
+        table[i] = [lookup[op] for op in parse(text)]
     table.setflags(write=False)
     return table
 
