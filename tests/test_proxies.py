@@ -358,3 +358,25 @@ def test_arch_selection_strings(tmp_path, mirror):
         resolve_arch_ids("nb201", "1,x7")
     with pytest.raises(MultipredictError, match="out of range"):
         resolve_arch_ids("fbnet", "4999-5000")
+
+
+def test_expected_l2_norm_is_the_rms_over_initialisations():
+    from multipredict.proxies import expected_l2_norm_score
+    from multipredict.proxies.scores import l2_norm_score
+
+    layer = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3), torch.nn.Linear(16, 4))
+    # per layer sqrt(numel / (3 fan_in)) = sqrt(out / 3)
+    assert expected_l2_norm_score(layer) == pytest.approx(math.sqrt(16 / 3) + math.sqrt(4 / 3))
+    draws = []
+    for seed in range(400):
+        torch.manual_seed(seed)
+        draws.append(float(torch.nn.Conv2d(8, 16, 3).weight.detach().double().pow(2).sum()))
+    assert math.sqrt(np.mean(draws)) == pytest.approx(math.sqrt(16 / 3), rel=0.01)
+    # an NB201 cell's expected score counts its convs: a 1x1 and a 3x3 conv weigh the same
+    one = "|nor_conv_1x1~0|+|none~0|none~1|+|skip_connect~0|none~1|skip_connect~2|"
+    three = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|skip_connect~2|"
+    none = "|skip_connect~0|+|none~0|none~1|+|skip_connect~0|none~1|skip_connect~2|"
+    expected = {a: expected_l2_norm_score(models.build_model("nb201", a, seed=0)) for a in (one, three, none)}
+    assert expected[one] == pytest.approx(expected[three]) and expected[one] > expected[none]
+    drawn = {a: l2_norm_score(models.build_model("nb201", a, seed=s)) for s, a in enumerate((one, three))}
+    assert drawn[one] != drawn[three]  # one draw separates them by noise only

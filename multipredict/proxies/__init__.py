@@ -14,10 +14,10 @@ from .batch import (DEFAULT_BATCH_SIZE, DEFAULT_SEED, ProxyBatch, batch_info, im
                     synthetic_batch)
 from .engine import compute_proxies
 from .reference import compute_proxies_separately, compute_proxy
-from .scores import ALL_PROXIES, ZEN_OUTPUTS, resolve_device
+from .scores import ALL_PROXIES, ZEN_OUTPUTS, expected_l2_norm_score, resolve_device
 
 __all__ = [
     "ALL_PROXIES", "ZEN_OUTPUTS", "DEFAULT_BATCH_SIZE", "DEFAULT_SEED", "ProxyBatch", "batch_info",
     "image_folder_batch", "make_batch", "synthetic_batch", "compute_proxies", "compute_proxy",
-    "compute_proxies_separately", "resolve_device",
+    "compute_proxies_separately", "resolve_device", "expected_l2_norm_score",
 ]

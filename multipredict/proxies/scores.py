@@ -112,6 +112,20 @@ def l2_norm_score(model: nn.Module) -> float:
     return float(sum(layer.weight.detach().double().norm() for layer in weight_layers(model)))
 
 
+def expected_l2_norm_score(model: nn.Module) -> float:
+    """l2_norm without initialisation noise: per layer the root-mean-square of ||w|| over PyTorch's
+    default init (kaiming-uniform, a=sqrt(5): Var(w) = 1 / (3 fan_in)), i.e. sqrt(numel / (3 fan_in)),
+    summed. It depends on the architecture only (for a model built with the default init; the
+    actual weights are not read): at initialisation ||w|| of a 1x1 and a 3x3 conv of the same width
+    have the same expectation, so a single draw ranks such archs at random, and two draws of the
+    same archs agree only at Spearman ~0.94 on NB201 (benchmarks/README.md)."""
+    total = 0.0
+    for layer in weight_layers(model):
+        fan_in, _ = nn.init._calculate_fan_in_and_fan_out(layer.weight)
+        total += math.sqrt(layer.weight.numel() / (3.0 * fan_in))
+    return float(total)
+
+
 class FlopCounter:
     """Forward hooks that add up Conv2d/Linear multiply-accumulates per sample."""
 
