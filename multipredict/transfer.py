@@ -52,6 +52,9 @@ SPACES = ("nb201", "fbnet")
 TRANSFER_EMBEDDINGS = ("table", "sample", "index")
 PREDICTORS = ("auto", "gcn", "mlp")
 TARGET_LABELS = ("fewshot", "matched")
+# Eq. 1's correlation: the paper's Spearman, or Pearson on log latency (our option: with ~10 samples
+# it picks the device that is closest over the whole space 1.2-1.5x as often; benchmarks/README.md)
+EQ1_CORRELATIONS = ("spearman", "pearson_log")
 PRETRAIN_CACHE_SIZE = 2
 
 
@@ -59,10 +62,13 @@ PRETRAIN_CACHE_SIZE = 2
 # Eq. 1: the closest source device
 
 
-def source_correlations(target_ms, source_ms: Mapping[str, Sequence[float]]) -> dict[str, float]:
-    """Spearman rho between the target's few-shot latencies and each source device's latencies on
-    the same archs (pairs where either is missing are skipped; too few pairs or a constant series
-    give NaN)."""
+def source_correlations(target_ms, source_ms: Mapping[str, Sequence[float]], method: str = "spearman"
+                        ) -> dict[str, float]:
+    """Correlation between the target's few-shot latencies and each source device's latencies on
+    the same archs: Spearman rho (the paper), or ``pearson_log`` (Pearson r of log latencies). Pairs
+    where either is missing are skipped; too few pairs or a constant series give NaN."""
+    if method not in EQ1_CORRELATIONS:
+        raise UnknownNameError("Eq. 1 correlation", method, EQ1_CORRELATIONS)
     target = np.asarray(target_ms, dtype=float)
     out = {}
     for name, values in source_ms.items():
@@ -71,19 +77,24 @@ def source_correlations(target_ms, source_ms: Mapping[str, Sequence[float]]) -> 
             raise MultipredictError(f"source device {name!r} has {values.shape} latencies for {target.shape} target "
                                     "measurements; pass both on the same archs")
         ok = np.isfinite(values) & np.isfinite(target)
+        if method == "pearson_log":
+            ok &= (values > 0) & (target > 0)
         if ok.sum() < 2 or np.ptp(values[ok]) == 0 or np.ptp(target[ok]) == 0:
             out[name] = float("nan")
-        else:
+        elif method == "spearman":
             out[name] = float(stats.spearmanr(values[ok], target[ok])[0])
+        else:
+            out[name] = float(np.corrcoef(np.log(values[ok]), np.log(target[ok]))[0, 1])
     return out
 
 
-def closest_source_device(target_ms, source_ms: Mapping[str, Sequence[float]]) -> str:
+def closest_source_device(target_ms, source_ms: Mapping[str, Sequence[float]], method: str = "spearman") -> str:
     """The paper's Eq. 1: the source device whose latencies on the target's few-shot archs have the
-    highest Spearman correlation with the target's measurements (ties: the first in order)."""
+    highest Spearman correlation (or ``method="pearson_log"``) with the target's measurements
+    (ties: the first in order)."""
     if not source_ms:
         raise MultipredictError("closest_source_device needs at least one source device")
-    correlations = source_correlations(target_ms, source_ms)
+    correlations = source_correlations(target_ms, source_ms, method)
     best, best_rho = None, -np.inf
     for name, rho in correlations.items():
         if np.isfinite(rho) and rho > best_rho:
@@ -146,7 +157,8 @@ class FewShotLatencyPredictor:
     default the source devices), ``source_samples`` (per source device; default 900 NB201 / 4000
     FBNet), ``source_epochs``/``source_lr`` (250, 4e-4), ``target_epochs``/``target_lr`` (50,
     1e-3), ``target_labels`` (``fewshot``: min-max over the k measurements; ``matched``: see
-    `_label_scaling`), ``target_batch_size`` (None: the batch size, i.e. full batch for k <= 128),
+    `_label_scaling`), ``eq1_correlation`` (``spearman``, the paper, or ``pearson_log``),
+    ``target_batch_size`` (None: the batch size, i.e. full batch for k <= 128),
     ``head_layers``/``head_width`` (4, 200), ``embedding_dim`` (8), ``batch_size`` (128),
     ``protocol`` (paper|help), ``seed``, ``device`` (torch device, auto = CUDA if available),
     ``pool_devices`` (extra devices, e.g. the test devices, that must be measured on every pool
@@ -160,6 +172,7 @@ class FewShotLatencyPredictor:
                  embedding: str = "table", predictor: str = "auto", hwl_devices: Sequence[str] | None = None,
                  source_samples: int | None = None, source_epochs: int = 250, source_lr: float = 4e-4,
                  target_epochs: int = 50, target_lr: float = 1e-3, target_labels: str = "fewshot",
+                 eq1_correlation: str = "spearman",
                  target_batch_size: int | None = None, head_layers: int = 4, head_width: int = 200,
                  embedding_dim: int = 8, batch_size: int = 128, protocol: str = "paper", seed: int = 0,
                  device: str = "auto", pool_devices: Sequence[str] = (), pretrain_dir: str | None = None,
@@ -176,6 +189,7 @@ class FewShotLatencyPredictor:
         self.target_epochs = target_epochs
         self.target_lr = target_lr
         self.target_labels = target_labels
+        self.eq1_correlation = eq1_correlation
         self.target_batch_size = target_batch_size
         self.head_layers = head_layers
         self.head_width = head_width
@@ -200,6 +214,8 @@ class FewShotLatencyPredictor:
             raise UnknownNameError("protocol", self.protocol, PROTOCOLS)
         if self.target_labels not in TARGET_LABELS:
             raise UnknownNameError("target_labels", self.target_labels, TARGET_LABELS)
+        if self.eq1_correlation not in EQ1_CORRELATIONS:
+            raise UnknownNameError("eq1_correlation", self.eq1_correlation, EQ1_CORRELATIONS)
         if self.target_batch_size is not None and (not isinstance(self.target_batch_size, (int, np.integer))
                                                    or self.target_batch_size < 1):
             raise MultipredictError(f"target_batch_size={self.target_batch_size!r} is not valid; expected a positive "
@@ -364,8 +380,8 @@ class FewShotLatencyPredictor:
             if len(ids) < 2:
                 raise MultipredictError("the table embedding's Eq. 1 initialisation needs >= 2 few-shot samples")
             source_ms = {d: device_latency(self.space, d)[ids] for d in self.source_devices}
-            correlations = source_correlations(latency, source_ms)
-            closest = closest_source_device(latency, source_ms)
+            correlations = source_correlations(latency, source_ms, self.eq1_correlation)
+            closest = closest_source_device(latency, source_ms, self.eq1_correlation)
             row = model.add_device(copy_from=self.source_devices.index(closest))
         elif self.embedding == "sample":
             references = hardware.reference_archs(self.space)
@@ -432,7 +448,8 @@ class FewShotLatencyPredictor:
 
 DEFAULT_OPTIONS: dict[str, object] = {
     "encoding": "vec", "embedding": "table", "predictor": "auto", "source_epochs": 250, "target_epochs": 50,
-    "source_lr": 4e-4, "target_lr": 1e-3, "target_labels": "fewshot", "target_batch_size": None, "head_layers": 4, "head_width": 200, "embedding_dim": 8,
+    "source_lr": 4e-4, "target_lr": 1e-3, "target_labels": "fewshot", "eq1_correlation": "spearman",
+    "target_batch_size": None, "head_layers": 4, "head_width": 200, "embedding_dim": 8,
     "batch_size": 128, "source_samples": None, "score_on": "heldout", "hwl_devices": None, "device": "auto",
     "pretrain_dir": None, "progress": None,
 }
@@ -453,7 +470,8 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
 
     Options (defaults = the paper's text): encoding (vec|zcp|hwl|zcpvec|hwlvec), embedding
     (table|sample|index), predictor (auto|gcn|mlp), source_epochs (250), target_epochs (50),
-    source_lr (4e-4), target_lr (1e-3), target_labels (fewshot|matched), target_batch_size (None = the
+    source_lr (4e-4), target_lr (1e-3), target_labels (fewshot|matched), eq1_correlation (spearman|
+    pearson_log: how Eq. 1 compares the k measurements with each source device), target_batch_size (None = the
     batch size: full batch for a few samples), head_layers (4), head_width (200), embedding_dim (8),
     batch_size (128), source_samples (900 NB201 / 4000 FBNet), score_on (heldout|all), hwl_devices
     (default: the train devices), device (auto|cpu|cuda), pretrain_dir (keep / reuse pretrained weights
@@ -506,7 +524,7 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
             "predictor": model.body_, "head_layers": model.head_layers, "head_width": model.head_width,
             "source_epochs": model.source_epochs, "target_epochs": model.target_epochs,
             "source_lr": float(model.source_lr), "target_lr": float(model.target_lr),
-            "target_labels": model.target_labels,
+            "target_labels": model.target_labels, "eq1_correlation": model.eq1_correlation,
             "source_samples": int(len(next(iter(model.source_splits_.values())).train_ids)),
             "score_on": score_on, "closest_source": target.closest_source,
             "closest_source_spearman": (target.correlations.get(target.closest_source, float("nan"))

@@ -165,3 +165,23 @@ def test_a_saved_pretraining_is_reused_by_another_run(mirror, tmp_path):
     assert not retrained[0]["pretrain_cached"] and _scores(retrained) == _scores(first)
     transfer.clear_pretrain_cache()
     assert transfer.fit_and_score(**kwargs)[0]["pretrain_cached"]
+
+
+def test_eq1_with_pearson_on_log_latency(mirror):
+    rng = np.random.default_rng(1)
+    ids = rng.choice(15625, size=10, replace=False)
+    target = device_latency("nb201", "raspi4")[ids]
+    sources = {d: device_latency("nb201", d)[ids] for d in SOURCES}
+    by_hand = {d: np.corrcoef(np.log(v), np.log(target))[0, 1] for d, v in sources.items()}
+    assert transfer.source_correlations(target, sources, "pearson_log") == pytest.approx(by_hand)
+    assert transfer.closest_source_device(target, sources, "pearson_log") == max(by_hand, key=by_hand.get)
+    with pytest.raises(UnknownNameError, match="kendall"):
+        transfer.closest_source_device(target, sources, "kendall")
+    with pytest.raises(UnknownNameError, match="eq1_correlation"):
+        transfer.fit_and_score(space="nb201", train_devices=SOURCES, test_devices=["fpga"], samples=10, seed=0,
+                               eq1_correlation="kendall", **SMALL)
+    rows = transfer.fit_and_score(space="fbnet", train_devices=["1080ti_1", "pixel3", "silver_4114"],
+                                  test_devices=["eyeriss"], samples=10, seed=2, source_samples=300, source_epochs=5,
+                                  target_epochs=5, eq1_correlation="pearson_log")
+    assert rows[0]["eq1_correlation"] == "pearson_log" and rows[0]["closest_source"] in {"1080ti_1", "pixel3",
+                                                                                          "silver_4114"}
