@@ -238,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     zcp.add_argument("--archs", required=True, help=SELECTION_HELP)
     zcp.add_argument("--out", required=True, help="output table (.csv or .parquet); rerunning resumes it")
     zcp.add_argument("--workers", type=int, default=1, help="local processes")
-    zcp.add_argument("--images", default=None, help="an image folder (torchvision ImageFolder) for a real batch; "
-                                                    "default: a seeded synthetic batch")
+    zcp.add_argument("--images", default=None, help="an image folder (one sub-folder per class, read with "
+                                                    "Pillow) for a real batch; default: a seeded synthetic batch")
     zcp.add_argument("--batch-size", type=int, default=64)
     zcp.add_argument("--seed", type=int, default=0)
     zcp.add_argument("--quiet", action="store_true")

@@ -7,6 +7,7 @@ reduced networks and tiny batches for the proxy passes.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -251,15 +252,54 @@ def test_batches_are_seeded_and_recorded():
         make_batch("nb201", "/no/such/folder")
 
 
-def test_image_folder_needs_torchvision_or_says_so(tmp_path):
+def test_image_folder_needs_pillow_or_says_so(tmp_path, monkeypatch):
     (tmp_path / "cat").mkdir()
-    try:
-        import torchvision  # noqa: F401
-    except ImportError:
-        with pytest.raises(MultipredictError, match="torchvision"):
-            make_batch("nb201", tmp_path)
-    else:
-        pytest.skip("torchvision installed: the fallback message is not reachable")
+    monkeypatch.setitem(sys.modules, "PIL", None)  # as if it were not installed
+    with pytest.raises(MultipredictError, match="pip install pillow"):
+        make_batch("nb201", tmp_path)
+    with pytest.raises(MultipredictError, match="does not exist"):
+        make_batch("nb201", tmp_path / "nowhere")
+
+
+def _image_folder(root, classes=("cat", "dog", "emu"), per_class=4):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):  # sizes differ: the batch resizes and centre-crops them
+            pixels = (rng.random((40 + 8 * i, 48, 3)) * 80 + 60 * c).astype(np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_proxies_on_a_real_image_folder(tmp_path):
+    from multipredict.proxies import image_folder_batch
+
+    folder = _image_folder(tmp_path / "images")
+    batch = make_batch("nb201", folder, batch_size=8, seed=3)
+    assert tuple(batch.inputs.shape) == (8, 3, 32, 32) and batch.num_classes == 10  # the model's classes
+    assert batch.source == f"imagefolder:{folder}"
+    assert batch.inputs.mean().abs() < 1e-5 and set(batch.targets.tolist()) <= {0, 1, 2}
+    again = make_batch("nb201", folder, batch_size=8, seed=3)
+    assert torch.equal(batch.inputs, again.inputs) and torch.equal(batch.targets, again.targets)
+    other = make_batch("nb201", folder, batch_size=8, seed=4)
+    assert not torch.equal(batch.targets, other.targets) or not torch.equal(batch.inputs, other.inputs)
+    assert image_folder_batch(folder, batch_size=100).inputs.shape[0] == 12  # all there is
+    (folder / "dog" / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(MultipredictError, match="broken.png"):
+        image_folder_batch(folder, batch_size=100)
+    (folder / "dog" / "broken.png").unlink()
+    scores = compute_proxies(models.build_model("nb201", POOL_CELLS[0], seed=0), batch)
+    assert all(math.isfinite(v) for k, v in scores.items() if k not in ("jacov", "epe_nas", "nwot"))
+    # a real batch gives other data-dependent scores than the synthetic one, the same params
+    synthetic = compute_proxies(models.build_model("nb201", POOL_CELLS[0], seed=0),
+                                make_batch("nb201", batch_size=8, seed=3))
+    assert scores["params"] == synthetic["params"] and scores["grad_norm"] != synthetic["grad_norm"]
+    # the runner records which batch the scores came from
+    table = run_zcp("nb201", [0], tmp_path / "zcp.csv", batch=str(folder), batch_size=8, seed=3, proxies=CHEAP,
+                    progress=False)
+    assert table["batch_source"].tolist() == [f"imagefolder:{folder}"] and table["batch_size"].tolist() == [8]
 
 
 # --- the runner -----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import MultipredictError
@@ -86,37 +87,64 @@ def synthetic_batch(input_shape=(3, 32, 32), num_classes: int = 10, batch_size: 
     return ProxyBatch(inputs, targets, int(num_classes), "synthetic", int(seed))
 
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
 def image_folder_batch(root: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = DEFAULT_SEED,
                        image_size: int = 32, num_classes: int | None = None) -> ProxyBatch:
-    """``batch_size`` images drawn (seeded) from a torchvision ``ImageFolder`` (one sub-folder per
-    class), resized and centre-cropped to ``image_size``, each channel standardised over the batch
-    (a user's data has no published mean/std). ``num_classes`` defaults to the folder's class count;
-    pass the model's class count when the folder has fewer classes than the model."""
+    """``batch_size`` images drawn (seeded) from an image folder laid out like torchvision's
+    ``ImageFolder`` (one sub-folder per class, classes in name order), each resized so its shorter
+    side is ``image_size`` (bilinear), centre-cropped to a square, scaled to [0, 1], and each channel
+    standardised over the batch (a user's data has no published mean/std). ``num_classes`` defaults
+    to the folder's class count; pass the model's class count when the folder has fewer classes.
+
+    Pillow reads the images (``pip install pillow``); torchvision is not needed: its ImageFolder
+    adds nothing here, and its wheels must match the torch build exactly.
+    """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise MultipredictError(f"image folder {str(root)!r} does not exist; pass a folder with one sub-folder "
                                 "per class, or leave it out to use a synthetic batch")
     try:
-        from torchvision import datasets, transforms
+        from PIL import Image
     except ImportError:
         raise MultipredictError(
-            f"reading the image folder {str(root)!r} needs torchvision, which is not installed; "
-            "`pip install torchvision` (matching your torch), or leave the folder out to use a synthetic batch"
-        ) from None
-    transform = transforms.Compose(
-        [transforms.Resize(image_size), transforms.CenterCrop(image_size), transforms.ToTensor()])
-    dataset = datasets.ImageFolder(str(root), transform=transform)
-    if len(dataset) < 2:
-        raise MultipredictError(f"image folder {str(root)!r} holds {len(dataset)} images; at least 2 are needed")
+            f"reading the image folder {str(root)!r} needs Pillow, which is not installed; "
+            "`pip install pillow` (or `pip install multipredict[images]`), or leave the folder out to use a "
+            "synthetic batch") from None
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    files = [(path, label) for label, name in enumerate(classes)
+             for path in sorted((root / name).rglob("*")) if path.suffix.lower() in IMAGE_EXTENSIONS]
+    if len(files) < 2:
+        raise MultipredictError(f"image folder {str(root)!r} holds {len(files)} images in {len(classes)} class "
+                                f"folders; at least 2 images ({', '.join(IMAGE_EXTENSIONS)}) are needed")
     generator = torch.Generator().manual_seed(int(seed))
-    order = torch.randperm(len(dataset), generator=generator)[:batch_size].tolist()
-    images, labels = zip(*(dataset[i] for i in order))
-    inputs = torch.stack(images)
+    order = torch.randperm(len(files), generator=generator)[:batch_size].tolist()
+    images, labels = [], []
+    for i in order:
+        path, label = files[i]
+        try:
+            with Image.open(path) as image:
+                images.append(_square(image.convert("RGB"), image_size, Image))
+        except OSError as error:
+            raise MultipredictError(f"cannot read image {str(path)!r}: {error}; remove or replace it") from error
+        labels.append(label)
+    inputs = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
     mean = inputs.mean(dim=(0, 2, 3), keepdim=True)
     std = inputs.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    n_classes = len(dataset.classes) if num_classes is None else int(num_classes)
+    n_classes = len(classes) if num_classes is None else int(num_classes)
     return ProxyBatch((inputs - mean) / std, torch.tensor(labels, dtype=torch.int64), n_classes,
                       f"imagefolder:{root}", int(seed))
+
+
+def _square(image, size: int, pil) -> np.ndarray:
+    """Shorter side to ``size`` (bilinear), then the centre ``size`` x ``size`` crop, as uint8 HWC."""
+    width, height = image.size
+    scale = size / min(width, height)
+    resized = image.resize((max(size, round(width * scale)), max(size, round(height * scale))), pil.BILINEAR)
+    left = (resized.size[0] - size) // 2
+    top = (resized.size[1] - size) // 2
+    return np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 
 def make_batch(space: str, source: str | os.PathLike | ProxyBatch | None = None, *,
