@@ -330,3 +330,12 @@ def test_the_workbench_runs_on_the_projects_own_data(registry, monkeypatch, tmp_
     board = Dashboard(preset="nb201-default", store=MemoryStore(), load_distance="never")
     assert "no data under the current data source" in html.unescape(board.errors.value)
     assert board.model.test_devices == ["ort-cpu-1t-b1"]
+    # `python3 dev.py run --data local` hands the choice to the Voila kernels through the environment
+    from mpwidgets import serve
+
+    monkeypatch.delenv("MULTIPREDICT_DATA")
+    monkeypatch.setenv("MULTIPREDICT_RESULTS", str(tmp_path))  # recorded, so the test leaves it as it was
+    serve.prepare_environment(serve.build_parser().parse_args(["--data", "local", "--results", str(tmp_path)]))
+    import os
+
+    assert os.environ["MULTIPREDICT_DATA"] == "local"
