@@ -22,7 +22,6 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import Any
 
 import pandas as pd
@@ -74,22 +73,14 @@ def explain_error(error: BaseException) -> str:
     return f"unexpected {type(error).__name__}: {error} (the details are in the kernel log)"
 
 
+@config.cache_per_data_source(maxsize=4)
 def _distance_matrix(space: str) -> pd.DataFrame:
-    return _distance_matrix_for(space, config.data_key())
-
-
-@lru_cache(maxsize=4)
-def _distance_matrix_for(space: str, data_key: tuple) -> pd.DataFrame:
     names = [d.name for d in ordered_devices(space)]
     return tasks.device_correlation(space, names, names)
 
 
+@config.cache_per_data_source(maxsize=256)
 def _closest(space: str, train: tuple[str, ...], test: str) -> tuple[str, float]:
-    return _closest_for(space, train, test, config.data_key())
-
-
-@lru_cache(maxsize=256)
-def _closest_for(space: str, train: tuple[str, ...], test: str, data_key: tuple) -> tuple[str, float]:
     row = tasks.closest_training_device(space, list(train), [test]).iloc[0]
     return str(row["closest_train"]), float(row["spearman"])
 

@@ -18,6 +18,7 @@ paths around:
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -84,3 +85,21 @@ def mirror_dir() -> Path | None:
         return _overrides["mirror"]
     value = os.environ.get("MULTIPREDICT_MIRROR")
     return Path(value).expanduser() if value else None
+
+
+def cache_per_data_source(func=None, *, maxsize: int | None = None):
+    """Cache ``func`` (positional, hashable arguments) once per data source: a table derived from
+    the benchmarks is never served after `configure` / ``MULTIPREDICT_DATA`` switched to local data,
+    or the other way round. Exceptions are not cached. ``@cache_per_data_source`` or
+    ``@cache_per_data_source(maxsize=N)``."""
+    def decorate(function):
+        cached = functools.lru_cache(maxsize=maxsize)(lambda key, *args: function(*args))
+
+        @functools.wraps(function)
+        def wrapper(*args):
+            return cached(data_key(), *args)
+
+        wrapper.cache_clear = cached.cache_clear
+        return wrapper
+
+    return decorate if func is None else decorate(func)

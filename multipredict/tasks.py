@@ -8,7 +8,6 @@ HW-NAS-Bench covers 1,999 archs): the number of archs used is reported with ever
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -106,23 +105,15 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:
             float(stats.kendalltau(a[both], b[both]).statistic), n)
 
 
+@config.cache_per_data_source
 def spearman_matrix(space: str) -> pd.DataFrame:
     """Device x device Spearman over the archs each pair covers (pairwise-complete), for every
     device of the space; computed once per process (and data source)."""
-    return _spearman_matrix(space, config.data_key())
-
-
-@cache
-def _spearman_matrix(space: str, data_key: tuple) -> pd.DataFrame:
     return latencies(space).corr(method="spearman", min_periods=3)
 
 
+@config.cache_per_data_source
 def _pair_counts(space: str) -> pd.DataFrame:
-    return _pair_counts_for(space, config.data_key())
-
-
-@cache
-def _pair_counts_for(space: str, data_key: tuple) -> pd.DataFrame:
     present = latencies(space).notna().astype(np.int64)
     return present.T @ present
 

@@ -12,7 +12,6 @@ benchmarks (default), the project's own ``data/`` folder only (``local``: no dow
 
 from __future__ import annotations
 
-from functools import cache
 
 import pandas as pd
 
@@ -51,13 +50,9 @@ def latency_sources(space: str) -> dict[str, list[str]]:
     return out
 
 
+@config.cache_per_data_source
 def latencies(space: str) -> pd.DataFrame:
     _check_space(space)
-    return _latencies(space, config.data_key())
-
-
-@cache
-def _latencies(space: str, data_key: tuple) -> pd.DataFrame:
     frames = []
     if uses_benchmarks():
         frames.append(help.latencies(space))
@@ -88,12 +83,12 @@ def tidy_latencies(space: str) -> pd.DataFrame:
 def zcp(space: str, dataset: str = "cifar10") -> pd.DataFrame:
     """13 zero-cost proxies per arch (rows: archs that have all of them): the published ones, or
     ours from ``data/zcp`` when ``MULTIPREDICT_DATA=local``."""
+    return _zcp(space, dataset)
+
+
+@config.cache_per_data_source
+def _zcp(space: str, dataset: str) -> pd.DataFrame:
     _check_space(space)
-    return _zcp(space, dataset, config.data_key())
-
-
-@cache
-def _zcp(space: str, dataset: str, data_key: tuple) -> pd.DataFrame:
     if not uses_benchmarks():
         return local.zcp(space)
     if space == "fbnet":

@@ -8,7 +8,6 @@ output.
 from __future__ import annotations
 
 import re
-from functools import cache
 
 import numpy as np
 
@@ -45,14 +44,10 @@ def format_arch(ops: tuple[str, ...] | list[str]) -> str:
     return f"|{a[0]}~0|+|{a[1]}~0|{a[2]}~1|+|{a[3]}~0|{a[4]}~1|{a[5]}~2|"
 
 
+@config.cache_per_data_source
 def _strings() -> dict[int, str]:
     """arch id -> arch string under the current data source: every cell (HELP's index file), or
     with ``MULTIPREDICT_DATA=local`` the cells measured into ``data/latency`` (no download)."""
-    return _strings_for(config.data_key())
-
-
-@cache
-def _strings_for(data_key: tuple) -> dict[int, str]:
     if config.data_source() == "local":
         from ..data import local
 
@@ -62,12 +57,8 @@ def _strings_for(data_key: tuple) -> dict[int, str]:
     return dict(enumerate(help.nb201_arch_strings()))
 
 
+@config.cache_per_data_source
 def _index() -> dict[str, int]:
-    return _index_for(config.data_key())
-
-
-@cache
-def _index_for(data_key: tuple) -> dict[str, int]:
     return {text: i for i, text in _strings().items()}
 
 
@@ -115,12 +106,8 @@ def op_indices(arch_ids) -> np.ndarray:
     return ops
 
 
+@config.cache_per_data_source
 def _op_table() -> np.ndarray:
-    return _op_table_for(config.data_key())
-
-
-@cache
-def _op_table_for(data_key: tuple) -> np.ndarray:
     """(N_ARCHS, 6) op indices; rows of cells unknown under the data source hold -1."""
     lookup = {op: i for i, op in enumerate(OPS)}
     table = np.full((N_ARCHS, 6), -1, dtype=np.int64)
