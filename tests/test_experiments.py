@@ -7,7 +7,8 @@ runner's bookkeeping can be checked exactly and fast; one smoke test runs a real
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pandas as pd
@@ -195,6 +196,36 @@ def test_a_failed_trial_is_recorded_not_fatal(fakes):
     assert set(failed["method"]) == {"Fake B"} and set(failed["samples"]) == {10}
     assert failed["error"].str.contains("RuntimeError: boom at 10").all() and failed["spearman"].isna().all()
     assert frame.loc[frame["error"].isna(), "spearman"].notna().all()
+
+
+class CrashingFirstWorker(ThreadPoolExecutor):
+    """A pool whose first trial dies with its worker, as a killed process would."""
+
+    def __init__(self):
+        super().__init__(max_workers=1)
+        self.crashed = False
+
+    def submit(self, fn, *args, **kwargs):
+        if not self.crashed:
+            self.crashed = True
+            future = Future()
+            future.set_exception(BrokenProcessPool("a worker process died"))
+            return future
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_crashed_worker_is_reported_not_stored(fakes):
+    store = MemoryStore()
+    spec = make_spec()
+    with CrashingFirstWorker() as pool:
+        frame = run(spec, pool, store=store)
+    crashed = frame[frame["error"].notna()]
+    assert len(crashed) == 3 and crashed["error"].str.contains("BrokenProcessPool: a worker process died").all()
+    assert len(CALLS) == 7 and not frame.attrs["complete"]
+    assert store.load_results(spec) is None  # an incomplete table is not stored as the spec's results
+    again = run_cached(spec, store=store)  # only the crashed trial runs again, and now it is stored
+    assert len(CALLS) == 8 and again["error"].isna().all()
+    pd.testing.assert_series_equal(again["spearman"], run(spec)["spearman"])
 
 
 def test_same_spec_same_numbers(fakes):

@@ -86,6 +86,7 @@ class TrialResult:
 class _Progress:
     total: int
     completed: int = 0
+    lost: int = 0  # trials whose worker failed: in the frame, not in the store
     rows: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
 
 
@@ -231,18 +232,20 @@ def run(spec: ExperimentSpec, executor: Executor | str | None = None, *,
 
     ``on_result(TrialResult)`` is called after each trial (stored trials first, then in completion
     order). ``frame.attrs`` says whether the run is ``complete`` or was ``cancelled``. ``store``:
-    stored trials are reused and new ones saved as they finish; failed trials count as stored unless
-    ``retry_failed``.
+    stored trials are reused and new ones saved as they finish; trials whose method failed count as
+    stored unless ``retry_failed``. A trial whose *worker* failed (a killed process, a broken pool) is
+    reported in the frame but not stored: that says nothing about the trial, and a rerun runs it.
     """
     trials = expand_trials(spec)
     progress = _Progress(total=len(trials))
     if store is not None:
         store.save_spec(spec)
 
-    def record(trial: Trial, rows: list[dict[str, Any]], cached: bool) -> None:
+    def record(trial: Trial, rows: list[dict[str, Any]], cached: bool, keep: bool = True) -> None:
         progress.rows[trial.index] = rows
         progress.completed += 1
-        if store is not None and not cached:
+        progress.lost += not keep
+        if store is not None and not cached and keep:
             store.save_trial(trial.key, rows)
         if on_result is not None:
             on_result(TrialResult(trial, rows, cached, progress.completed, progress.total))
@@ -274,7 +277,7 @@ def run(spec: ExperimentSpec, executor: Executor | str | None = None, *,
         _run_on(executor, spec, to_run, record, cancelled, workers, single_thread=False)
 
     frame = _frame([row for index in sorted(progress.rows) for row in progress.rows[index]])
-    frame.attrs.update(spec_hash=spec.spec_hash(), complete=progress.completed == progress.total,
+    frame.attrs.update(spec_hash=spec.spec_hash(), complete=progress.completed == progress.total and not progress.lost,
                        cancelled=progress.completed < progress.total)
     if store is not None and frame.attrs["complete"]:
         store.save_results(spec, frame)
@@ -321,10 +324,10 @@ def _run_on(executor: Executor, spec: ExperimentSpec, trials: list[Trial], recor
                 if future.cancelled():
                     continue
                 try:
-                    outcome = future.result()
+                    outcome, keep = future.result(), True
                 except Exception as error:  # the worker itself failed (crashed process, unpicklable result)
-                    outcome = {"error": f"{type(error).__name__}: {error}"}
-                record(trial, _trial_rows(spec, trial, outcome), cached=False)
+                    outcome, keep = {"error": f"{type(error).__name__}: {error} (not stored: a rerun runs it)"}, False
+                record(trial, _trial_rows(spec, trial, outcome), cached=False, keep=keep)
             if cancelled():
                 for future in [f for f in pending if f.cancel()]:
                     del pending[future]
