@@ -397,3 +397,18 @@ def test_reproduce_some_methods_with_extra_options(tmp_path):
         assert CALLS == []
         with pytest.raises(UnknownNameError, match="TL ET"):
             reproduce("table3", repeats=1, out_dir=tmp_path, methods=["TL ET"])
+
+
+def test_table4_full_pretraining_rows_are_the_trials_of_tables_1_and_3():
+    from multipredict.experiments.reproduce import table_specs
+
+    def keys(table, source_samples=None):
+        return {(t.method, t.seed, t.key) for part, spec in table_specs(table, repeats=2)
+                if source_samples is None or part.source_samples == source_samples for t in expand_trials(spec)}
+
+    full = keys("table4", 900) | keys("table4", 4000)
+    assert len(full) == 2 * 2 * 2  # HELP and TL Vec ET, two repeats, two spaces
+    assert full <= keys("table1") | keys("table3")
+    # the smaller pretraining sets are other trials, and say so in their options
+    smaller = keys("table4", 50) | keys("table4", 1000)
+    assert len(smaller) == 8 and not smaller & (keys("table1") | keys("table3"))
