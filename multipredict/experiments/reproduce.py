@@ -78,7 +78,8 @@ TABLE_PARTS: dict[str, list[TablePart]] = {
     "table4": [TablePart(f"{space}-default", {"HELP": (20,), "TL Vec ET": (10,)}, quick_methods=("HELP", "TL Vec ET"),
                          options={} if n == SOURCE_SAMPLES[space] else {"source_samples": n}, source_samples=n,
                          # pretraining on 4000 archs per device is the slow part: one epoch keeps quick quick
-                         quick_options={"source_epochs": 1})
+                         # (and each row keeps its own size, over the methods' quick cap)
+                         quick_options={"source_epochs": 1, "source_samples": n})
                for space, n in (("fbnet", 4000), ("fbnet", 1000), ("nb201", 900), ("nb201", 50))],
 }
 
