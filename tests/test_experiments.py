@@ -242,6 +242,30 @@ def test_any_executor_gives_the_serial_results(fakes):
     pd.testing.assert_frame_equal(serial.drop(columns="seconds"), threaded.drop(columns="seconds"))
 
 
+def test_every_trial_row_says_where_it_ran(fakes, tmp_path, monkeypatch):
+    import platform
+
+    import torch
+
+    from multipredict import __version__
+    from multipredict.experiments.runner import PROVENANCE
+
+    monkeypatch.setattr(platform, "node", lambda: "bench-7")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    store = ParquetStore(tmp_path)
+    frame = run_cached(make_spec(), store=store)
+    assert set(frame["host"]) == {"bench-7"} and set(frame["torch"]) == {torch.__version__}
+    assert set(frame["multipredict"]) == {__version__} and set(frame["python"]) == {platform.python_version()}
+    threads = torch.get_num_threads()
+    assert set(frame["compute"]) == {f"cpu, {threads} thread{'s' if threads != 1 else ''}"}
+    monkeypatch.setattr(platform, "node", lambda: "elsewhere")
+    again = run(make_spec(), store=store)  # stored trials keep the machine they ran on
+    pd.testing.assert_frame_equal(again[PROVENANCE], frame[PROVENANCE])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "NVIDIA H200")
+    assert set(run(make_spec())["compute"]) == {"NVIDIA H200"}
+
+
 def test_method_protocol_override(fakes):
     frame = run(make_spec(method_options={"Fake B": {"protocol": "help"}}))
     assert set(frame.loc[frame["method"] == "Fake B", "protocol"]) == {"help"}
@@ -356,7 +380,9 @@ def test_local_processes_give_the_serial_results(fakes):
     spec = make_spec(repeats=1)
     serial = run(spec)
     in_processes = run(spec, "processes", workers=2)
-    pd.testing.assert_frame_equal(serial.drop(columns="seconds"), in_processes.drop(columns="seconds"))
+    # ``compute`` names the thread count, which a process worker sets to 1 by design
+    pd.testing.assert_frame_equal(serial.drop(columns=["seconds", "compute"]),
+                                  in_processes.drop(columns=["seconds", "compute"]))
 
 
 @pytest.mark.parametrize("name", ["TL Vec ET", "HELP", "BRP-NAS", "FLOPs"])

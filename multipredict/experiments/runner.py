@@ -17,10 +17,12 @@ trial is saved at once and trials already stored are not rerun, so a killed run 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import logging
 import math
 import os
+import platform
 import sys
 import threading
 import time
@@ -39,6 +41,8 @@ from .spec import ExperimentSpec
 COLUMNS = ["method", "space", "device", "samples", "seed", "protocol", "spearman", "kendall", "n_eval",
            "n_fewshot", "pool", "seconds", "repeat", "error", "trial"]
 METRICS = ["spearman", "kendall", "n_eval", "n_fewshot", "pool", "seconds"]
+# where a trial ran: stored with its rows, so a results table mixing machines says which row ran where
+PROVENANCE = ["host", "compute", "torch", "python", "multipredict"]
 log = logging.getLogger(__name__)
 
 
@@ -135,10 +139,31 @@ def execute_trial(call: TrialCall) -> dict[str, Any]:
         if isinstance(target, str):
             target = method_registry.Method("?", target).resolve()
         rows = target(**call.kwargs)
-        return {"rows": [_plain_row(r) for r in rows], "seconds": time.perf_counter() - started}
+        return {"rows": [_plain_row(r) for r in rows], "seconds": time.perf_counter() - started,
+                "provenance": provenance()}
     except Exception as error:  # a failed trial is a result, not the end of the run
         return {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
-                "seconds": time.perf_counter() - started}
+                "seconds": time.perf_counter() - started, "provenance": provenance()}
+
+
+def provenance() -> dict[str, str | None]:
+    """The machine and stack this process computes on (the ``PROVENANCE`` columns of a trial's rows).
+
+    ``compute`` is the GPU's name where torch sees one (methods use it by default), else
+    ``cpu, N threads`` with torch's thread count, or ``cpu`` for a method that never imported torch."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        compute = "cpu"
+    elif torch.cuda.is_available():
+        compute = torch.cuda.get_device_name(0)
+    else:
+        compute = f"cpu, {torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}"
+    try:
+        torch_version = torch.__version__ if torch is not None else importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = None
+    return {"host": platform.node() or None, "compute": compute, "torch": str(torch_version),
+            "python": platform.python_version(), "multipredict": __version__}
 
 
 def _plain(value: Any) -> Any:
@@ -157,7 +182,8 @@ def _plain_row(row: dict[str, Any]) -> dict[str, Any]:
 def _trial_rows(spec: ExperimentSpec, trial: Trial, outcome: dict[str, Any]) -> list[dict[str, Any]]:
     """The tidy rows of one trial: one per test device, error rows where a device has no result."""
     identity = {"method": trial.method, "space": spec.space, "samples": trial.samples, "seed": trial.seed,
-                "protocol": trial.protocol, "repeat": trial.repeat, "trial": trial.key}
+                "protocol": trial.protocol, "repeat": trial.repeat, "trial": trial.key,
+                **{k: (outcome.get("provenance") or {}).get(k) for k in PROVENANCE}}
     if outcome.get("error"):
         log.warning("trial %s (%s, %d samples, seed %d) failed: %s", trial.key[:12], trial.method, trial.samples,
                     trial.seed, outcome.get("traceback") or outcome["error"])
@@ -180,8 +206,11 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for column in COLUMNS:
         if column not in frame:
             frame[column] = pd.Series(dtype=float if column in METRICS else object)
-    extras = [c for c in frame.columns if c not in COLUMNS]
-    return arrow_safe(frame[COLUMNS + extras].reset_index(drop=True))
+    for column in PROVENANCE:  # trials stored before these columns existed read as unknown
+        if column not in frame:
+            frame[column] = pd.Series([None] * len(frame), dtype=object)
+    extras = [c for c in frame.columns if c not in COLUMNS + PROVENANCE]
+    return arrow_safe(frame[COLUMNS + extras + PROVENANCE].reset_index(drop=True))
 
 
 def arrow_safe(frame: pd.DataFrame) -> pd.DataFrame:
