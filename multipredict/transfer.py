@@ -463,23 +463,11 @@ def check_options(options: Mapping[str, object], valid: Sequence[str], method: s
                                f"fit_and_score(method={method!r}) accepts these keyword options only.")
 
 
-def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[str], samples: int,
-                  seed: int, protocol: str = "paper", **options) -> list[dict]:
-    """Pretrain on ``train_devices``, transfer to each test device from ``samples`` few-shot archs,
-    score it on the protocol's held-out archs. One dict per test device.
-
-    Options (defaults = the paper's text): encoding (vec|zcp|hwl|zcpvec|hwlvec), embedding
-    (table|sample|index), predictor (auto|gcn|mlp), source_epochs (250), target_epochs (50),
-    source_lr (4e-4), target_lr (1e-3), target_labels (fewshot|matched), eq1_correlation (spearman|
-    pearson_log: how Eq. 1 compares the k measurements with each source device), target_batch_size (None = the
-    batch size: full batch for a few samples), head_layers (4), head_width (200), embedding_dim (8),
-    batch_size (128), source_samples (900 NB201 / 4000 FBNet), score_on (heldout|all), hwl_devices
-    (default: the train devices), device (auto|cpu|cuda), pretrain_dir (keep / reuse pretrained weights
-    there), progress (callable(stage, fraction)).
-
-    ``seconds`` = the device's fine-tuning and scoring plus an equal share of the pretraining
-    (``pretrain_seconds``; 0 when ``pretrain_cached``).
-    """
+def prepare_trial(*, space: str, train_devices: list[str], test_devices: list[str], samples: int, seed: int,
+                  protocol: str = "paper", **options):
+    """A `fit_and_score` trial up to pretraining: the validated, unfitted model, each test device's
+    (split, few-shot archs) and ``score_on``. Benchmarks that score a trial differently start here,
+    so they transfer exactly what the trial does."""
     check_options(options, OPTIONS, METHOD)
     config = {**DEFAULT_OPTIONS, **options}
     score_on = config.pop("score_on")
@@ -503,6 +491,28 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     for name in test_devices:
         split_ = target_split(protocol, space, name, pool_ids, seed, samples, score_on)
         targets[name] = (split_, few_shot_ids(split_, samples, seed))
+    return model, targets, score_on
+
+
+def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[str], samples: int,
+                  seed: int, protocol: str = "paper", **options) -> list[dict]:
+    """Pretrain on ``train_devices``, transfer to each test device from ``samples`` few-shot archs,
+    score it on the protocol's held-out archs. One dict per test device.
+
+    Options (defaults = the paper's text): encoding (vec|zcp|hwl|zcpvec|hwlvec), embedding
+    (table|sample|index), predictor (auto|gcn|mlp), source_epochs (250), target_epochs (50),
+    source_lr (4e-4), target_lr (1e-3), target_labels (fewshot|matched), eq1_correlation (spearman|
+    pearson_log: how Eq. 1 compares the k measurements with each source device), target_batch_size (None = the
+    batch size: full batch for a few samples), head_layers (4), head_width (200), embedding_dim (8),
+    batch_size (128), source_samples (900 NB201 / 4000 FBNet), score_on (heldout|all), hwl_devices
+    (default: the train devices), device (auto|cpu|cuda), pretrain_dir (keep / reuse pretrained weights
+    there), progress (callable(stage, fraction)).
+
+    ``seconds`` = the device's fine-tuning and scoring plus an equal share of the pretraining
+    (``pretrain_seconds``; 0 when ``pretrain_cached``).
+    """
+    model, targets, score_on = prepare_trial(space=space, train_devices=train_devices, test_devices=test_devices,
+                                             samples=samples, seed=seed, protocol=protocol, **options)
     model.fit()
     rows = []
     for j, name in enumerate(test_devices):
@@ -539,5 +549,5 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     return rows
 
 
-__all__ = ["FewShotLatencyPredictor", "TargetDevice", "fit_and_score", "closest_source_device",
+__all__ = ["FewShotLatencyPredictor", "TargetDevice", "fit_and_score", "prepare_trial", "closest_source_device",
            "source_correlations", "resolve_predictor", "clear_pretrain_cache", "OPTIONS", "DEFAULT_OPTIONS"]

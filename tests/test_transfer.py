@@ -185,3 +185,24 @@ def test_eq1_with_pearson_on_log_latency(mirror):
                                   target_epochs=5, eq1_correlation="pearson_log")
     assert rows[0]["eq1_correlation"] == "pearson_log" and rows[0]["closest_source"] in {"1080ti_1", "pixel3",
                                                                                           "silver_4114"}
+
+
+def test_a_prepared_trial_transfers_exactly_what_the_trial_does(mirror):
+    """`prepare_trial` is `fit_and_score` up to pretraining: the same draws, the same scores."""
+    kwargs = dict(space="nb201", train_devices=SOURCES, test_devices=TARGETS[:2], samples=10, seed=2,
+                  **{**SMALL, "source_epochs": 5})
+    rows = transfer.fit_and_score(**kwargs)
+    transfer.clear_pretrain_cache()
+    model, draws, score_on = transfer.prepare_trial(**kwargs)
+    assert score_on == "heldout" and not hasattr(model, "pretrained_") and set(draws) == set(TARGETS[:2])
+    model.fit()
+    for row in rows:
+        split_, shots = draws[row["device"]]
+        latency = device_latency("nb201", row["device"])
+        model.add_device(row["device"], shots, latency[shots])
+        scored = split_.scored_ids(shots)
+        assert len(scored) == row["n_eval"]
+        spearman = stats.spearmanr(model.predict(row["device"], scored, scale="label"), latency[scored])[0]
+        assert spearman == pytest.approx(row["spearman"], abs=1e-12)
+    with pytest.raises(MultipredictError, match="samples"):
+        transfer.prepare_trial(**{**kwargs, "samples": 0})
