@@ -27,6 +27,13 @@ def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
+def _int_value(flag: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise MultipredictError(f"{flag} {text!r} is not a whole number; pass e.g. {flag} 10,20") from None
+
+
 def _option(text: str) -> tuple[str, object]:
     """``KEY=VALUE`` with VALUE read as an int, a float, true/false/none, or else a string."""
     key, sep, value = text.partition("=")
@@ -128,7 +135,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     bar = tqdm(desc=f"{args.table} trials", unit="trial", disable=args.quiet)
     summary = reproduce(args.table, repeats=args.repeats, quick=args.quick, out_dir=args.out,
                         methods=_split(args.methods) or None, options=options, executor=args.executor,
-                        workers=args.workers, seed=args.seed, on_result=lambda result: bar.update(1))
+                        workers=args.workers, seed=args.seed, on_result=lambda result: bar.update(1),
+                        samples=[_int_value("--samples", v) for v in _split(args.samples)] or None)
     bar.close()
     settings = summary.attrs.get("settings")
     if settings:
@@ -211,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "e.g. 'TL Vec ET,HELP'; a later run into --out adds others")
     reproduce.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                            help="a setting for every chosen method that takes it, e.g. target_lr=4e-4 (repeatable)")
+    reproduce.add_argument("--samples", default=None, help="few-shot budgets for the HELP and TL rows instead of "
+                                                          "the table's, e.g. 20 or 10,20 (FLOPs and BRP-NAS keep "
+                                                          "theirs; the paper has no value for other budgets)")
     reproduce.add_argument("--executor", choices=["serial", "threads", "processes"], default=None)
     reproduce.add_argument("--workers", type=int, default=None)
     reproduce.add_argument("--seed", type=int, default=0)

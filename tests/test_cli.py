@@ -102,3 +102,10 @@ def test_reproduce_options_are_parsed_and_checked(tmp_path, capsys):
     assert code != 0 and "KEY=VALUE" in capsys.readouterr().err
     code = main(["reproduce", "table3", "--methods", "TL ET", "--out", str(tmp_path), "--quiet"])
     assert code != 0 and "TL Vec ET" in capsys.readouterr().err
+
+
+def test_reproduce_samples_flag_is_checked(tmp_path, capsys):
+    code = main(["reproduce", "table3", "--samples", "ten", "--out", str(tmp_path), "--quiet"])
+    assert code != 0 and "--samples 'ten' is not a whole number" in capsys.readouterr().err
+    code = main(["reproduce", "table3", "--samples", "0", "--out", str(tmp_path), "--quiet"])
+    assert code != 0 and "few-shot budgets" in capsys.readouterr().err

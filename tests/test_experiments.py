@@ -19,7 +19,7 @@ from multipredict.experiments import (COLUMNS, ExperimentSpec, MemoryStore, Meth
                                       expand_trials, format_comparison, reproduce, run, run_cached, use_registry)
 from multipredict.experiments import spec as spec_module
 from multipredict.experiments.reproduce import SUMMARY_COLUMNS
-from multipredict.errors import UnknownNameError
+from multipredict.errors import MultipredictError, UnknownNameError
 from multipredict.experiments.store import default_store
 
 TRAIN = ["1080ti_1", "pixel3", "silver_4114"]
@@ -438,3 +438,25 @@ def test_table4_full_pretraining_rows_are_the_trials_of_tables_1_and_3():
     # the smaller pretraining sets are other trials, and say so in their options
     smaller = keys("table4", 50) | keys("table4", 1000)
     assert len(smaller) == 8 and not smaller & (keys("table1") | keys("table3"))
+
+
+def test_reproduce_at_other_few_shot_budgets(tmp_path):
+    from multipredict.experiments.reproduce import table_specs
+
+    CALLS.clear()
+    with use_registry(MethodRegistry()) as registry:
+        for name in ("FLOPs", "BRP-NAS", "HELP", "TL Vec Sample", "TL Vec Index", "TL Vec ET", "TL ZCPVec ET",
+                     "TL HWLVec ET"):
+            registry.register(name, fake_fit_and_score)
+        budgets = {m: spec.budgets(m) for _, spec in table_specs("table1", repeats=1, samples=[5, 20])
+                   for m in spec.methods}
+        # few-shot rows take the new budgets; FLOPs and BRP-NAS keep the table's own
+        assert budgets["FLOPs"] == (0,) and budgets["BRP-NAS"] == (900, 3200)
+        assert budgets["HELP"] == budgets["TL Vec ET"] == budgets["TL Vec Sample"] == (5, 20)
+        summary = reproduce("table3", repeats=1, out_dir=tmp_path, methods=["TL Vec ET"], samples=[20])
+        assert sorted({call[0] for call in CALLS}) == [20]
+        ran = summary[summary["n"] > 0]
+        assert set(ran["samples"]) == {20} and ran["paper"].isna().all()  # the paper has no 20-sample TL ET cell
+        for bad in ([], [0], [2.5]):
+            with pytest.raises(MultipredictError, match="few-shot budgets"):
+                table_specs("table3", samples=bad)

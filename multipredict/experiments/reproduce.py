@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import UnknownNameError
+from ..errors import MultipredictError, UnknownNameError
 from ..protocols import SOURCE_SAMPLES
 from . import methods as method_registry
 from .paper_numbers import TABLES, paper_numbers
@@ -60,6 +60,8 @@ class TablePart:
 
 
 _HELP_PROTOCOL = {"HELP": {"protocol": "help"}}
+# rows whose budget is not a few-shot sample count (FLOPs needs none, BRP-NAS trains on hundreds)
+FIXED_BUDGETS = ("FLOPs", "BRP-NAS")
 TABLE_PARTS: dict[str, list[TablePart]] = {
     "table1": [TablePart("nb201-default",
                          {"FLOPs": (0,), "BRP-NAS": (900, 3200), "HELP": (20,), "TL Vec Sample": (20,),
@@ -86,16 +88,24 @@ TABLE_PARTS: dict[str, list[TablePart]] = {
 
 def table_specs(table: str, repeats: int = 10, quick: bool = False, seed: int = 0,
                 methods: Sequence[str] | None = None, options: Mapping[str, Any] | None = None,
-                pretrain_dir: str | Path | None = None) -> list[tuple[TablePart, ExperimentSpec]]:
+                pretrain_dir: str | Path | None = None,
+                samples: Sequence[int] | None = None) -> list[tuple[TablePart, ExperimentSpec]]:
     """The specs that make up one table (quick: one repeat, cheaper settings, the quick methods).
 
     ``methods``: run only these rows of the table (the others stay empty in the summary; a later
     run into the same folder adds them). ``options``: settings for every chosen method that takes
     them (e.g. ``target_lr``), on top of the table's own. ``pretrain_dir``: where the TL methods
-    keep their pretrained weights for reuse.
+    keep their pretrained weights for reuse. ``samples``: few-shot budgets for the HELP and TL rows
+    instead of the table's (``FIXED_BUDGETS`` rows keep theirs); the paper has no value for them.
     """
     if table not in TABLE_PARTS:
         raise UnknownNameError("table", table, list(TABLE_PARTS), "reproduce covers the paper's Tables 1-4")
+    if samples is not None:
+        samples = tuple(samples)
+        bad = [k for k in samples if isinstance(k, bool) or not isinstance(k, int) or k < 1]
+        if not samples or bad:
+            raise MultipredictError(f"samples={list(samples)!r} is not valid; expected positive few-shot budgets, "
+                                    "e.g. 10,20")
     rows = _method_order(table)
     for name in methods or ():
         if name not in rows:
@@ -105,14 +115,15 @@ def table_specs(table: str, repeats: int = 10, quick: bool = False, seed: int = 
         names = [m for m in part.budgets if (not quick or m in part.quick_methods) and (not methods or m in methods)]
         if not names:
             continue
+        budgets = {m: samples if samples is not None and m not in FIXED_BUDGETS else part.budgets[m]
+                   for m in names}
         extra = dict(options or {})
         if pretrain_dir is not None and any(method_registry.get(m).takes("pretrain_dir") for m in names):
             extra["pretrain_dir"] = str(pretrain_dir)
         specs.append((part, ExperimentSpec.from_preset(
             part.preset, name=f"{table} {part.preset}" + (f" source_samples={part.source_samples}"
                                                            if part.source_samples else ""),
-            methods=names, samples=part.budgets[names[0]],
-            method_samples={m: part.budgets[m] for m in names},
+            methods=names, samples=budgets[names[0]], method_samples=budgets,
             method_options={m: o for m, o in _HELP_PROTOCOL.items() if m in names},
             options={**(part.quick_options if quick else {}), **part.options, **extra},
             repeats=QUICK_REPEATS if quick else repeats, seed=seed, quick=quick)))
@@ -144,7 +155,7 @@ def reproduce(table: str, repeats: int = 10, quick: bool = False, out_dir: str |
               methods: Sequence[str] | None = None, options: Mapping[str, Any] | None = None,
               executor=None, workers: int | None = None, store: ResultStore | None = None, seed: int = 0,
               on_result: Callable[[TrialResult], None] | None = None,
-              cancel: threading.Event | None = None) -> pd.DataFrame:
+              cancel: threading.Event | None = None, samples: Sequence[int] | None = None) -> pd.DataFrame:
     """Run one of the paper's tables (or some of its ``methods``, with extra ``options``); write
     ``<table>.csv``, ``.txt`` and ``_trials.csv`` under ``out_dir``; return the summary
     (``SUMMARY_COLUMNS``). Pretrained TL weights are kept under ``out_dir/pretrained``, so a run that
@@ -153,7 +164,7 @@ def reproduce(table: str, repeats: int = 10, quick: bool = False, out_dir: str |
     out.mkdir(parents=True, exist_ok=True)
     store = ParquetStore(out / "store") if store is None else store
     parts = table_specs(table, repeats=repeats, quick=quick, seed=seed, methods=methods, options=options,
-                        pretrain_dir=out / "pretrained")
+                        pretrain_dir=out / "pretrained", samples=samples)
     frames = []
     for part, spec in parts:
         frame = run_cached(spec, executor, store=store, workers=workers, on_result=on_result, cancel=cancel)
