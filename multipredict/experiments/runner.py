@@ -159,10 +159,10 @@ def provenance() -> dict[str, str | None]:
     else:
         compute = f"cpu, {torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}"
     try:
-        torch_version = torch.__version__ if torch is not None else importlib.metadata.version("torch")
+        torch_version = str(torch.__version__) if torch is not None else importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
         torch_version = None
-    return {"host": platform.node() or None, "compute": compute, "torch": str(torch_version),
+    return {"host": platform.node() or None, "compute": compute, "torch": torch_version,
             "python": platform.python_version(), "multipredict": __version__}
 
 
