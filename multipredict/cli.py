@@ -136,7 +136,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     summary = reproduce(args.table, repeats=args.repeats, quick=args.quick, out_dir=args.out,
                         methods=_split(args.methods) or None, options=options, executor=args.executor,
                         workers=args.workers, seed=args.seed, on_result=lambda result: bar.update(1),
-                        samples=[_int_value("--samples", v) for v in _split(args.samples)] or None)
+                        samples=[_int_value("--samples", v) for v in _split(args.samples)] or None,
+                        parts=_split(args.parts) or None)
     bar.close()
     settings = summary.attrs.get("settings")
     if settings:
@@ -222,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--samples", default=None, help="few-shot budgets for the HELP and TL rows instead of "
                                                           "the table's, e.g. 20 or 10,20 (FLOPs and BRP-NAS keep "
                                                           "theirs; the paper has no value for other budgets)")
+    reproduce.add_argument("--parts", default=None, help="comma list of a table's parts to run (default: all): "
+                                                        "table2 nb201-adversarial,fbnet-adversarial; table4 "
+                                                        "fbnet-default-4000, fbnet-default-1000, nb201-default-900, "
+                                                        "nb201-default-50")
     reproduce.add_argument("--executor", choices=["serial", "threads", "processes"], default=None)
     reproduce.add_argument("--workers", type=int, default=None)
     reproduce.add_argument("--seed", type=int, default=0)

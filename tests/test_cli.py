@@ -109,3 +109,8 @@ def test_reproduce_samples_flag_is_checked(tmp_path, capsys):
     assert code != 0 and "--samples 'ten' is not a whole number" in capsys.readouterr().err
     code = main(["reproduce", "table3", "--samples", "0", "--out", str(tmp_path), "--quiet"])
     assert code != 0 and "few-shot budgets" in capsys.readouterr().err
+
+
+def test_reproduce_parts_flag_names_the_parts(tmp_path, capsys):
+    code = main(["reproduce", "table2", "--parts", "fbnet", "--out", str(tmp_path), "--quiet"])
+    assert code != 0 and "fbnet-adversarial" in capsys.readouterr().err

@@ -460,3 +460,16 @@ def test_reproduce_at_other_few_shot_budgets(tmp_path):
         for bad in ([], [0], [2.5]):
             with pytest.raises(MultipredictError, match="few-shot budgets"):
                 table_specs("table3", samples=bad)
+
+
+def test_reproduce_some_parts_of_a_table():
+    from multipredict.experiments.reproduce import table_specs
+
+    parts = table_specs("table2", repeats=1, parts=["fbnet-adversarial"])
+    assert [part.label for part, _ in parts] == ["fbnet-adversarial"] and parts[0][1].space == "fbnet"
+    table4 = table_specs("table4", repeats=1, parts=["nb201-default-50", "fbnet-default-1000"])
+    assert [(p.preset, p.source_samples) for p, _ in table4] == [("fbnet-default", 1000), ("nb201-default", 50)]
+    with pytest.raises(UnknownNameError, match="nb201-default-50"):
+        table_specs("table4", parts=["nb201-50"])
+    with pytest.raises(MultipredictError, match="TL ZCPVec ET"):
+        table_specs("table2", parts=["fbnet-adversarial"], methods=["TL ZCPVec ET"])

@@ -58,6 +58,11 @@ class TablePart:
     source_samples: int | None = None  # Table 4's pretraining samples per training device
     quick_options: dict[str, Any] = field(default_factory=dict)  # over the methods' own quick settings
 
+    @property
+    def label(self) -> str:
+        """How ``parts=`` names it: the preset, and Table 4's pretraining size (``nb201-default-50``)."""
+        return self.preset + (f"-{self.source_samples}" if self.source_samples else "")
+
 
 _HELP_PROTOCOL = {"HELP": {"protocol": "help"}}
 # rows whose budget is not a few-shot sample count (FLOPs needs none, BRP-NAS trains on hundreds)
@@ -89,7 +94,8 @@ TABLE_PARTS: dict[str, list[TablePart]] = {
 def table_specs(table: str, repeats: int = 10, quick: bool = False, seed: int = 0,
                 methods: Sequence[str] | None = None, options: Mapping[str, Any] | None = None,
                 pretrain_dir: str | Path | None = None,
-                samples: Sequence[int] | None = None) -> list[tuple[TablePart, ExperimentSpec]]:
+                samples: Sequence[int] | None = None,
+                parts: Sequence[str] | None = None) -> list[tuple[TablePart, ExperimentSpec]]:
     """The specs that make up one table (quick: one repeat, cheaper settings, the quick methods).
 
     ``methods``: run only these rows of the table (the others stay empty in the summary; a later
@@ -97,6 +103,8 @@ def table_specs(table: str, repeats: int = 10, quick: bool = False, seed: int = 
     them (e.g. ``target_lr``), on top of the table's own. ``pretrain_dir``: where the TL methods
     keep their pretrained weights for reuse. ``samples``: few-shot budgets for the HELP and TL rows
     instead of the table's (``FIXED_BUDGETS`` rows keep theirs); the paper has no value for them.
+    ``parts``: run only these parts of a table with several (`TablePart.label`, e.g.
+    ``fbnet-adversarial`` of Table 2, ``nb201-default-50`` of Table 4).
     """
     if table not in TABLE_PARTS:
         raise UnknownNameError("table", table, list(TABLE_PARTS), "reproduce covers the paper's Tables 1-4")
@@ -106,12 +114,18 @@ def table_specs(table: str, repeats: int = 10, quick: bool = False, seed: int = 
         if not samples or bad:
             raise MultipredictError(f"samples={list(samples)!r} is not valid; expected positive few-shot budgets, "
                                     "e.g. 10,20")
+    labels = [part.label for part in TABLE_PARTS[table]]
+    for label in parts or ():
+        if label not in labels:
+            raise UnknownNameError(f"part of {table}", label, labels)
     rows = _method_order(table)
     for name in methods or ():
         if name not in rows:
             raise UnknownNameError(f"method of {table}", name, rows, "Pass the rows' names as the table prints them.")
     specs = []
     for part in TABLE_PARTS[table]:
+        if parts and part.label not in parts:
+            continue
         names = [m for m in part.budgets if (not quick or m in part.quick_methods) and (not methods or m in methods)]
         if not names:
             continue
@@ -127,6 +141,11 @@ def table_specs(table: str, repeats: int = 10, quick: bool = False, seed: int = 
             method_options={m: o for m, o in _HELP_PROTOCOL.items() if m in names},
             options={**(part.quick_options if quick else {}), **part.options, **extra},
             repeats=QUICK_REPEATS if quick else repeats, seed=seed, quick=quick)))
+    if not specs:
+        chosen = ", ".join(part.label for part in TABLE_PARTS[table] if not parts or part.label in parts)
+        raise MultipredictError(f"none of the rows {list(methods or [])} is in {table}'s part(s) {chosen}"
+                                + (" of a quick run (quick rows: HELP, TL Vec ET, FLOPs)" if quick else "")
+                                + "; choose rows that part has, or other parts")
     return specs
 
 
@@ -155,7 +174,8 @@ def reproduce(table: str, repeats: int = 10, quick: bool = False, out_dir: str |
               methods: Sequence[str] | None = None, options: Mapping[str, Any] | None = None,
               executor=None, workers: int | None = None, store: ResultStore | None = None, seed: int = 0,
               on_result: Callable[[TrialResult], None] | None = None,
-              cancel: threading.Event | None = None, samples: Sequence[int] | None = None) -> pd.DataFrame:
+              cancel: threading.Event | None = None, samples: Sequence[int] | None = None,
+              parts: Sequence[str] | None = None) -> pd.DataFrame:
     """Run one of the paper's tables (or some of its ``methods``, with extra ``options``); write
     ``<table>.csv``, ``.txt`` and ``_trials.csv`` under ``out_dir``; return the summary
     (``SUMMARY_COLUMNS``). Pretrained TL weights are kept under ``out_dir/pretrained``, so a run that
@@ -164,7 +184,7 @@ def reproduce(table: str, repeats: int = 10, quick: bool = False, out_dir: str |
     out.mkdir(parents=True, exist_ok=True)
     store = ParquetStore(out / "store") if store is None else store
     parts = table_specs(table, repeats=repeats, quick=quick, seed=seed, methods=methods, options=options,
-                        pretrain_dir=out / "pretrained", samples=samples)
+                        pretrain_dir=out / "pretrained", samples=samples, parts=parts)
     frames = []
     for part, spec in parts:
         frame = run_cached(spec, executor, store=store, workers=workers, on_result=on_result, cancel=cancel)
