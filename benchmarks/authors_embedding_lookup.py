@@ -60,7 +60,8 @@ def looked_up_device(space: str, train: list[str], test: list[str], name: str) -
     return FULL_DEVICE_LIST[space][(train + test).index(name)]
 
 
-def score_both(space, train, test, method, samples, seed, protocol, options) -> list[dict]:
+def score_both(space, train, test, method, samples, seed, protocol, options, paper: dict) -> list[dict]:
+    """``paper``: the published cells, ``{(method, samples, device): value}``."""
     model, draws, _ = prepare_trial(space=space, train_devices=train, test_devices=test, samples=samples, seed=seed,
                                     protocol=protocol, **options)
     model.fit()
@@ -89,15 +90,9 @@ def score_both(space, train, test, method, samples, seed, protocol, options) -> 
                      "looked_up_is_source": other in model.source_devices,
                      "ours": rank_correlations(own, truth)[0], "authors_lookup": rank_correlations(looked_up, truth)[0],
                      "device_vs_looked_up": rank_correlations(other_latency[finite], truth[finite])[0],
-                     "paper": _paper(space, method, samples, name)})
+                     "paper": paper.get((method, samples, name), float("nan"))})
         del model.targets_[name]
     return rows
-
-
-def _paper(space: str, method: str, samples: int, device: str) -> float:
-    table = paper_numbers({"nb201": "table1", "fbnet": "table3"}[space])
-    cell = table[(table["method"] == method) & (table["samples"] == samples) & (table["device"] == device)]
-    return float(cell["value"].iloc[0]) if len(cell) else float("nan")
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -113,13 +108,15 @@ def main(argv=None) -> pd.DataFrame:
     rows = []
     for table in args.tables.split(","):
         out = Path(dirs.get(table, Path("reproduction") / table))
+        published = paper_numbers(table)
+        paper = {(r.method, int(r.samples), r.device): float(r.value) for r in published.itertuples()}
         for _, spec in table_specs(table, repeats=max(seeds) + 1, methods=list(METHODS), pretrain_dir=out / "pretrained"):
             for method in spec.methods:
                 options = spec.options_for(registry.get(method))
                 for seed in seeds:
                     for samples in spec.budgets(method):
                         rows += score_both(spec.space, list(spec.train_devices), list(spec.test_devices), method,
-                                           samples, seed, spec.protocol_for(method), options)
+                                           samples, seed, spec.protocol_for(method), options, paper)
                         print(pd.DataFrame(rows[-len(spec.test_devices):]).round(3).to_string(index=False), flush=True)
     frame = pd.DataFrame(rows)
     if args.csv:
