@@ -313,6 +313,18 @@ def test_trials_are_shared_between_specs(fakes):
     assert len(CALLS) == 8 and set(shifted["repeat"]) == {0}
 
 
+def test_a_new_method_revision_recomputes_only_that_methods_trials(fakes):
+    store = MemoryStore()
+    run(make_spec(repeats=1), store=store)
+    assert len(CALLS) == 4
+    fakes.register("Fake B", fake_fit_and_score, variant="b", revision=2)  # e.g. a changed default
+    run(make_spec(repeats=1), store=store)
+    assert len(CALLS) == 6  # Fake B's two trials again, Fake A's still stored
+    assert {c[3] for c in CALLS[4:]} == {(("variant", "b"),)}
+    run(make_spec(repeats=1), store=store)
+    assert len(CALLS) == 6  # revision 2's trials are stored now
+
+
 def test_default_store_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("MULTIPREDICT_RESULTS", str(tmp_path / "elsewhere"))
     assert default_store().root == tmp_path / "elsewhere"

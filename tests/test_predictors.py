@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
 from multipredict import encodings
@@ -69,6 +70,29 @@ def test_add_device_copies_the_row_then_fine_tunes():
     assert model.n_devices_ == 2
     with pytest.raises(MultipredictError, match="copy_from"):
         model.copy().add_device(copy_from=5)
+
+
+def _weights(module):
+    return {name: value.detach().clone() for name, value in module.state_dict().items()}
+
+
+def test_fine_tuning_the_head_leaves_the_arch_body_as_pretrained():
+    features, labels, rows, _ = _two_opposite_devices()
+    model = _small(epochs=20).fit(features, labels, rows)
+    few = np.arange(10)
+    tuned = model.copy()
+    row = tuned.add_device(copy_from=1)
+    body, head, table = _weights(tuned.network_.body), _weights(tuned.network_.head), tuned.embedding_table()
+    tuned.fine_tune(features.subset(few), labels[few], row, lr=1e-2, epochs=5, train="head")
+    after = _weights(tuned.network_.body)
+    assert all(torch.equal(body[k], after[k]) for k in body)
+    assert not all(torch.equal(head[k], v) for k, v in _weights(tuned.network_.head).items())
+    assert not np.allclose(table[row], tuned.embedding_table()[row])
+    # the body is frozen for that call only: fine-tuning every weight moves it
+    tuned.fine_tune(features.subset(few), labels[few], row, lr=1e-2, epochs=5, train="all")
+    assert not all(torch.equal(after[k], v) for k, v in _weights(tuned.network_.body).items())
+    with pytest.raises(UnknownNameError, match="'body'.*all, head"):
+        tuned.fine_tune(features.subset(few), labels[few], row, train="body")
 
 
 def test_fixed_embeddings_need_vectors():

@@ -206,3 +206,14 @@ def test_a_prepared_trial_transfers_exactly_what_the_trial_does(mirror):
         assert spearman == pytest.approx(row["spearman"], abs=1e-12)
     with pytest.raises(MultipredictError, match="samples"):
         transfer.prepare_trial(**{**kwargs, "samples": 0})
+
+
+def test_fine_tuning_trains_the_embedding_and_head_unless_asked_for_all(mirror):
+    kwargs = dict(space="nb201", train_devices=SOURCES, test_devices=TARGETS[:1], samples=10, seed=1,
+                  **{**SMALL, "source_epochs": 5})
+    head = transfer.fit_and_score(**kwargs)
+    every = transfer.fit_and_score(**kwargs, target_train="all")  # the same (cached) pretraining
+    assert head[0]["target_train"] == "head" and every[0]["target_train"] == "all"
+    assert every[0]["pretrain_cached"] and head[0]["spearman"] != every[0]["spearman"]
+    with pytest.raises(UnknownNameError, match="target_train 'body'"):
+        transfer.fit_and_score(**kwargs, target_train="body")

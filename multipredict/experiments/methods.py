@@ -15,7 +15,10 @@ callable for methods a user or a test registers::
 ``accepts`` names the options a method takes (``None``: any); ``accepts_from`` reads them from the
 implementation's ``OPTIONS`` instead (one source of truth; a module that cannot be imported checks
 nothing here, and its trials report the import error);
-``quick_options`` are the cheaper settings a ``quick`` spec uses (fewer epochs / episodes).
+``quick_options`` are the cheaper settings a ``quick`` spec uses (fewer epochs / episodes);
+``revision`` counts changes to what a method computes with the same options (e.g. a new default):
+it is part of every trial's cache key, so stored trials of an older revision are computed again
+while other methods' stored trials stay valid.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Method:
     needs_train_devices: bool = True
     description: str = ""
     accepts_from: str | None = None  # "module:OPTIONS", read when first needed
+    revision: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fixed", MappingProxyType(dict(self.fixed)))
@@ -130,13 +134,14 @@ class MethodRegistry:
 
     def register(self, name: str, fn: str | FitAndScore, *, accepts: frozenset[str] | set[str] | None = None,
                  quick_options: Mapping[str, Any] | None = None, needs_train_devices: bool = True,
-                 description: str = "", accepts_from: str | None = None, **fixed: Any) -> Method:
+                 description: str = "", accepts_from: str | None = None, revision: int = 1,
+                 **fixed: Any) -> Method:
         if not isinstance(fn, str) and not callable(fn):
             raise MultipredictError(
                 f"register({name!r}, ...): expected a fit_and_score callable or a 'module:function' path, "
                 f"got {fn!r}")
         return self.add(Method(name, fn, fixed, None if accepts is None else frozenset(accepts),
-                               quick_options or {}, needs_train_devices, description, accepts_from))
+                               quick_options or {}, needs_train_devices, description, accepts_from, revision))
 
     def unregister(self, name: str) -> None:
         self.get(name)
@@ -167,6 +172,8 @@ class MethodRegistry:
 def _paper_methods() -> MethodRegistry:
     registry = MethodRegistry()
     transfer = "multipredict.transfer:fit_and_score"
+    # revision 2: fine-tuning a target device trains the embedding and head only (target_train="head")
+    transfer_revision = 2
     for name, encoding, embedding in [
         ("TL Vec ET", "vec", "table"),
         ("TL Vec Sample", "vec", "sample"),
@@ -177,7 +184,7 @@ def _paper_methods() -> MethodRegistry:
         ("TL HWL ET", "hwl", "table"),
     ]:
         registry.register(name, transfer, accepts_from="multipredict.transfer:OPTIONS",
-                          quick_options=TRANSFER_QUICK,
+                          quick_options=TRANSFER_QUICK, revision=transfer_revision,
                           description=f"Multi-Predict transfer: {encoding} encoding, {embedding} hardware embedding",
                           encoding=encoding, embedding=embedding)
     for name, module, quick, needs_train, description in [

@@ -28,6 +28,9 @@ from .networks import EMBEDDINGS, GCNBody, HardwareEmbedding, LatencyNet, MLPBod
 
 BODIES = ("gcn", "mlp")
 SCHEDULES = ("cosine", "constant")
+# what fine-tuning trains: every weight (the paper's text), or the hardware embedding and the
+# regression head with the arch body frozen (the authors' released code)
+FINE_TUNE_PARTS = ("all", "head")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -218,18 +221,29 @@ class LatencyPredictor:
         return self
 
     def fine_tune(self, X: ArchFeatures, y, devices=None, *, lr: float = 1e-3, epochs: int = 50,
-                  batch_size: int | None = None) -> LatencyPredictor:
-        """Continue training every weight on (few-shot) samples with a fresh AdamW and cosine
-        schedule; batch size defaults to the constructor's (the whole set when smaller)."""
+                  batch_size: int | None = None, train: str = "all") -> LatencyPredictor:
+        """Continue training on (few-shot) samples with a fresh AdamW and cosine schedule; batch
+        size defaults to the constructor's (the whole set when smaller). ``train="all"`` trains
+        every weight; ``"head"`` freezes the arch body, so only the hardware embedding table and
+        the regression head move (what the authors' code does when adding a device)."""
         self._check_fitted()
         self._validate(X)
+        if train not in FINE_TUNE_PARTS:
+            raise UnknownNameError("fine-tuned part", train, FINE_TUNE_PARTS)
         y = np.asarray(y, dtype=np.float32).reshape(-1)
         if len(y) != len(X) or len(y) == 0:
             raise MultipredictError(f"{len(X)} archs but {len(y)} labels; pass one label per arch (at least one)")
         rows = self._device_rows(devices, len(y))
         self.n_fine_tunes_ += 1
-        self.history_ = self._train(X, y, rows, lr=lr, epochs=epochs, batch_size=batch_size or self.batch_size,
-                                    stream=self.n_fine_tunes_)
+        frozen = list(self.network_.body.parameters()) if train == "head" else []
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            self.history_ = self._train(X, y, rows, lr=lr, epochs=epochs, batch_size=batch_size or self.batch_size,
+                                        stream=self.n_fine_tunes_)
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
         return self
 
     def _tensors(self, X: ArchFeatures, rows: np.ndarray | None):
