@@ -545,7 +545,7 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
             "source_epochs": model.source_epochs, "target_epochs": model.target_epochs,
             "source_lr": float(model.source_lr), "target_lr": float(model.target_lr),
             "target_labels": model.target_labels, "eq1_correlation": model.eq1_correlation,
-            "target_train": model.target_train,
+            "target_train": model.target_train, "target_batch_size": model.target_batch_size,
             "source_samples": int(len(next(iter(model.source_splits_.values())).train_ids)),
             "score_on": score_on, "closest_source": target.closest_source,
             "closest_source_spearman": (target.correlations.get(target.closest_source, float("nan"))

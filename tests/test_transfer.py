@@ -214,6 +214,7 @@ def test_fine_tuning_trains_the_embedding_and_head_unless_asked_for_all(mirror):
     head = transfer.fit_and_score(**kwargs)
     every = transfer.fit_and_score(**kwargs, target_train="all")  # the same (cached) pretraining
     assert head[0]["target_train"] == "head" and every[0]["target_train"] == "all"
+    assert head[0]["target_batch_size"] is None  # the source batch size: one full batch of 10
     assert every[0]["pretrain_cached"] and head[0]["spearman"] != every[0]["spearman"]
     with pytest.raises(UnknownNameError, match="target_train 'body'"):
         transfer.fit_and_score(**kwargs, target_train="body")
