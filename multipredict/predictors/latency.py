@@ -28,8 +28,8 @@ from .networks import EMBEDDINGS, GCNBody, HardwareEmbedding, LatencyNet, MLPBod
 
 BODIES = ("gcn", "mlp")
 SCHEDULES = ("cosine", "constant")
-# what fine-tuning trains: every weight (the paper's text), or the hardware embedding and the
-# regression head with the arch body frozen (the authors' released code)
+# what fine-tuning trains: every weight, or the hardware embedding and the regression head with
+# the arch body frozen (the authors' released code; the paper's text does not say)
 FINE_TUNE_PARTS = ("all", "head")
 
 
