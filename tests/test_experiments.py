@@ -325,6 +325,18 @@ def test_a_new_method_revision_recomputes_only_that_methods_trials(fakes):
     assert len(CALLS) == 6  # revision 2's trials are stored now
 
 
+@pytest.mark.parametrize("kind", ["memory", "parquet"])
+def test_a_stored_spec_result_is_not_returned_after_a_method_changed(fakes, tmp_path, kind):
+    store = MemoryStore() if kind == "memory" else ParquetStore(tmp_path)
+    spec = make_spec(repeats=1)
+    assert not run_cached(spec, store=store).attrs["cached"] and len(CALLS) == 4
+    assert run_cached(spec, store=store).attrs["cached"] and len(CALLS) == 4
+    fakes.register("Fake A", fake_fit_and_score, revision=2)
+    again = run_cached(spec, store=store)
+    assert not again.attrs["cached"] and len(CALLS) == 6  # Fake A again; Fake B from its stored trials
+    assert run_cached(spec, store=store).attrs["cached"] and len(CALLS) == 6
+
+
 def test_default_store_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("MULTIPREDICT_RESULTS", str(tmp_path / "elsewhere"))
     assert default_store().root == tmp_path / "elsewhere"

@@ -107,6 +107,13 @@ def expand_trials(spec: ExperimentSpec) -> list[Trial]:
     return trials
 
 
+def trials_digest(trials: list[Trial]) -> str:
+    """One hash of every trial key of a spec: a stored whole-spec result is reused only while it
+    matches, so a new package version or method revision recomputes it (from the stored trials that
+    are still valid) instead of returning old numbers."""
+    return hashlib.sha256("".join(t.key for t in trials).encode()).hexdigest()
+
+
 def trial_key(spec: ExperimentSpec, method: str, samples: int, seed: int, protocol: str) -> str:
     """Content hash of one trial: equal in any spec that would compute the same rows, so specs that
     differ only in repeats, methods or budgets share their stored trials."""
@@ -309,7 +316,7 @@ def run(spec: ExperimentSpec, executor: Executor | str | None = None, *,
 
     frame = _frame([row for index in sorted(progress.rows) for row in progress.rows[index]])
     frame.attrs.update(spec_hash=spec.spec_hash(), complete=progress.completed == progress.total and not progress.lost,
-                       cancelled=progress.completed < progress.total)
+                       cancelled=progress.completed < progress.total, trials_digest=trials_digest(trials))
     if store is not None and frame.attrs["complete"]:
         store.save_results(spec, frame)
     return frame

@@ -3,7 +3,8 @@
 Layout of a ``ParquetStore`` (default folder ``./results``, or ``$MULTIPREDICT_RESULTS``)::
 
     <root>/<spec_hash>/spec.yaml          the spec, to see what a folder holds
-    <root>/<spec_hash>/results.parquet    the full table, once every trial of the spec is done
+    <root>/<spec_hash>/results.parquet    the full table, once every trial of the spec is done (its
+                                          metadata holds the digest of the trial keys it was made from)
     <root>/trials/<ab>/<trial_key>.parquet  the rows of one trial, saved as soon as it finishes
 
 Trials are keyed by their own content hash (see ``runner.trial_key``), so a killed run resumes
@@ -29,6 +30,7 @@ from ..errors import MultipredictError
 from .spec import ExperimentSpec
 
 RESULTS_ENV = "MULTIPREDICT_RESULTS"
+DIGEST_KEY = b"multipredict.trials_digest"
 
 
 class ResultStore(ABC):
@@ -110,12 +112,25 @@ class ParquetStore(ResultStore):
 
     def load_results(self, spec):
         path = self.spec_dir(spec) / "results.parquet"
-        return pd.read_parquet(path) if path.exists() else None
+        if not path.exists():
+            return None
+        table = pq.read_table(path)
+        frame = table.to_pandas()
+        digest = (table.schema.metadata or {}).get(DIGEST_KEY)
+        frame.attrs["trials_digest"] = digest.decode() if digest else None
+        return frame
 
     def save_results(self, spec, frame):
         self.save_spec(spec)
-        _atomic_write(self.spec_dir(spec) / "results.parquet",
-                      lambda tmp: pq.write_table(_table(frame), tmp))
+
+        def write(tmp: str) -> None:
+            table = _table(frame)
+            digest = frame.attrs.get("trials_digest")
+            if digest:
+                table = table.replace_schema_metadata({**(table.schema.metadata or {}), DIGEST_KEY: digest.encode()})
+            pq.write_table(table, tmp)
+
+        _atomic_write(self.spec_dir(spec) / "results.parquet", write)
 
     def specs(self) -> pd.DataFrame:
         return _spec_listing((path.parent.name, ExperimentSpec.from_yaml(path),
@@ -164,11 +179,12 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
 def run_cached(spec: ExperimentSpec, executor=None, *, store: ResultStore | None = None, **run_options) -> pd.DataFrame:
     """The results of ``spec``: straight from the store when it holds them, else ``run`` (resuming
     from the stored trials) and store them. ``run_options`` go to ``runner.run``."""
-    from .runner import run
+    from .runner import expand_trials, run, trials_digest
 
     store = default_store() if store is None else store
     stored = store.load_results(spec)
-    if stored is not None:
+    # results stored by another package version or method revision are computed again
+    if stored is not None and stored.attrs.get("trials_digest") == trials_digest(expand_trials(spec)):
         stored.attrs.update(spec_hash=spec.spec_hash(), complete=True, cancelled=False, cached=True)
         return stored
     frame = run(spec, executor, store=store, **run_options)
