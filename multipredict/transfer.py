@@ -10,10 +10,13 @@ add each target device from a handful of measurements.
    ``n_measured``), ``index`` the binary code of its position.
 3. **Fine-tune** on the ``k`` samples (target lr 1e-3, 50 epochs), labels min-max scaled over the
    ``k`` measurements themselves, so nothing but the few-shot samples of the target is used. The
-   arch body stays frozen: only the hardware embedding and the regression head move
-   (``target_train="head"``, what the authors' code does; the paper's text does not say which
-   weights fine-tuning updates). ``target_train="all"`` fine-tunes every weight, which over-fits
-   10 samples (Table 1: .900 against .935 for the frozen body, 10 repeats).
+   paper's text does not say which weights move. The authors' code freezes the arch body and
+   trains the hardware embedding and the regression head (``target_train="head"``); that fits a
+   target close to a source device (Table 1: .935 against .900 with every weight trained, 10
+   repeats) but not an adversarial one, which needs a new arch representation (Table 2
+   NB201-Adversarial: .51 against .77). The default, ``target_train="auto"``, freezes the body when
+   Eq. 1's closest source device correlates with the target on the ``k`` archs at
+   ``freeze_above`` (0.85) or more, and trains every weight otherwise.
 
 `FewShotLatencyPredictor` is the reusable estimator (onboard your own device:
 ``fit()``, then ``add_device(name, arch_ids, latency_ms)``, then ``predict(name, arch_ids)`` in
@@ -58,6 +61,9 @@ TARGET_LABELS = ("fewshot", "matched")
 # Eq. 1's correlation: the paper's Spearman, or Pearson on log latency (our option: with ~10 samples
 # it picks the device that is closest over the whole space 1.2-1.5x as often; benchmarks/README.md)
 EQ1_CORRELATIONS = ("spearman", "pearson_log")
+# what fine-tuning a target trains: ``auto`` freezes the arch body when some source device ranks the
+# target's few-shot archs closely (Eq. 1's correlation >= ``freeze_above``), else trains every weight
+TARGET_TRAIN = ("auto",) + FINE_TUNE_PARTS
 PRETRAIN_CACHE_SIZE = 2
 
 
@@ -127,6 +133,7 @@ class TargetDevice:
     correlations: dict[str, float] = field(default_factory=dict, repr=False)
     n_measured: int = 0
     seconds: float = 0.0
+    fine_tuned: str = "all"  # what fine-tuning trained: "head" (arch body frozen) or "all"
 
 
 _PRETRAINED: OrderedDict[tuple, tuple] = OrderedDict()
@@ -162,9 +169,11 @@ class FewShotLatencyPredictor:
     1e-3), ``target_labels`` (``fewshot``: min-max over the k measurements; ``matched``: see
     `_label_scaling`), ``eq1_correlation`` (``spearman``, the paper, or ``pearson_log``),
     ``target_batch_size`` (None: the batch size, i.e. full batch for k <= 128), ``target_train``
-    (``head``, the default: freeze the arch body and train the hardware embedding and the regression
-    head, as the authors' code does, where the paper's text does not say which weights fine-tuning
-    updates; ``all``: fine-tune every weight),
+    (which weights fine-tuning trains, where the paper's text is silent: ``head`` freezes the arch
+    body and trains the hardware embedding and the regression head, as the authors' code does;
+    ``all`` trains every weight; ``auto``, the default, freezes the body when the closest source
+    device's correlation with the target on the few-shot archs (Eq. 1's) is at least
+    ``freeze_above`` (0.85), and trains every weight for a target no source device resembles),
     ``head_layers``/``head_width`` (4, 200), ``embedding_dim`` (8), ``batch_size`` (128),
     ``protocol`` (paper|help), ``seed``, ``device`` (torch device, auto = CUDA if available),
     ``pool_devices`` (extra devices, e.g. the test devices, that must be measured on every pool
@@ -179,7 +188,8 @@ class FewShotLatencyPredictor:
                  source_samples: int | None = None, source_epochs: int = 250, source_lr: float = 4e-4,
                  target_epochs: int = 50, target_lr: float = 1e-3, target_labels: str = "fewshot",
                  eq1_correlation: str = "spearman",
-                 target_batch_size: int | None = None, target_train: str = "head", head_layers: int = 4,
+                 target_batch_size: int | None = None, target_train: str = "auto",
+                 freeze_above: float = 0.85, head_layers: int = 4,
                  head_width: int = 200, embedding_dim: int = 8, batch_size: int = 128, protocol: str = "paper", seed: int = 0,
                  device: str = "auto", pool_devices: Sequence[str] = (), pretrain_dir: str | None = None,
                  progress: Callable[[str, float], None] | None = None):
@@ -198,6 +208,7 @@ class FewShotLatencyPredictor:
         self.eq1_correlation = eq1_correlation
         self.target_batch_size = target_batch_size
         self.target_train = target_train
+        self.freeze_above = freeze_above
         self.head_layers = head_layers
         self.head_width = head_width
         self.embedding_dim = embedding_dim
@@ -223,8 +234,11 @@ class FewShotLatencyPredictor:
             raise UnknownNameError("target_labels", self.target_labels, TARGET_LABELS)
         if self.eq1_correlation not in EQ1_CORRELATIONS:
             raise UnknownNameError("eq1_correlation", self.eq1_correlation, EQ1_CORRELATIONS)
-        if self.target_train not in FINE_TUNE_PARTS:
-            raise UnknownNameError("target_train", self.target_train, FINE_TUNE_PARTS)
+        if self.target_train not in TARGET_TRAIN:
+            raise UnknownNameError("target_train", self.target_train, TARGET_TRAIN)
+        if not isinstance(self.freeze_above, (int, float, np.number)) or not -1 <= float(self.freeze_above) <= 1:
+            raise MultipredictError(f"freeze_above={self.freeze_above!r} is not valid; expected a correlation in "
+                                    "[-1, 1] (0.85: freeze the arch body for targets that close to a source device)")
         if self.target_batch_size is not None and (not isinstance(self.target_batch_size, (int, np.integer))
                                                    or self.target_batch_size < 1):
             raise MultipredictError(f"target_batch_size={self.target_batch_size!r} is not valid; expected a positive "
@@ -385,11 +399,12 @@ class FewShotLatencyPredictor:
         position = len(self.source_devices) + self.n_added_  # unique per device added, for `index`
         self.n_added_ += 1
         n_measured = len(np.unique(ids))
-        if self.embedding == "table":
-            if len(ids) < 2:
-                raise MultipredictError("the table embedding's Eq. 1 initialisation needs >= 2 few-shot samples")
+        if self.embedding == "table" and len(ids) < 2:
+            raise MultipredictError("the table embedding's Eq. 1 initialisation needs >= 2 few-shot samples")
+        if self.embedding == "table" or (self.target_train == "auto" and len(ids) >= 2):
             source_ms = {d: device_latency(self.space, d)[ids] for d in self.source_devices}
             correlations = source_correlations(latency, source_ms, self.eq1_correlation)
+        if self.embedding == "table":
             closest = closest_source_device(latency, source_ms, self.eq1_correlation)
             row = model.add_device(copy_from=self.source_devices.index(closest))
         elif self.embedding == "sample":
@@ -408,12 +423,25 @@ class FewShotLatencyPredictor:
             row = model.add_device(vector=hardware.index_vector(position, self.embedding_dim))
         features = self.encoder_.transform(ids)
         scale, offset = self._label_scaling(model, features, row, latency)
+        trained = self._fine_tuned_part(correlations)
         model.fine_tune(features, scale * latency + offset, np.full(len(ids), row), lr=self.target_lr,
-                        epochs=self.target_epochs, batch_size=self.target_batch_size, train=self.target_train)
+                        epochs=self.target_epochs, batch_size=self.target_batch_size, train=trained)
         target = TargetDevice(name, model, row, ids, scale, offset, closest, correlations, n_measured,
-                              time.perf_counter() - started)
+                              time.perf_counter() - started, trained)
         self.targets_[name] = target
         return target
+
+    def _fine_tuned_part(self, correlations: Mapping[str, float]) -> str:
+        """``head`` or ``all`` for one target. ``auto``: a source device that ranks the target's
+        few-shot archs closely (correlation >= ``freeze_above``) means the pretrained arch
+        representation already orders them as the target does, so only the device-specific part
+        (embedding row, head) needs to move; a target unlike every source device (an adversarial
+        one) needs the representation itself to change. Undefined correlations (fewer than 2
+        samples, constant latencies) keep the body frozen: too little to retrain it from."""
+        if self.target_train != "auto":
+            return self.target_train
+        finite = [rho for rho in correlations.values() if np.isfinite(rho)]
+        return "all" if finite and max(finite) < float(self.freeze_above) else "head"
 
     def _label_scaling(self, model: LatencyPredictor, features, row: int, latency: np.ndarray) -> tuple[float, float]:
         """(a, b) with label = a * latency_ms + b for the target's fine-tuning labels.
@@ -458,7 +486,7 @@ class FewShotLatencyPredictor:
 DEFAULT_OPTIONS: dict[str, object] = {
     "encoding": "vec", "embedding": "table", "predictor": "auto", "source_epochs": 250, "target_epochs": 50,
     "source_lr": 4e-4, "target_lr": 1e-3, "target_labels": "fewshot", "eq1_correlation": "spearman",
-    "target_batch_size": None, "target_train": "head", "head_layers": 4, "head_width": 200, "embedding_dim": 8,
+    "target_batch_size": None, "target_train": "auto", "freeze_above": 0.85, "head_layers": 4, "head_width": 200, "embedding_dim": 8,
     "batch_size": 128, "source_samples": None, "score_on": "heldout", "hwl_devices": None, "device": "auto",
     "pretrain_dir": None, "progress": None,
 }
@@ -512,8 +540,9 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     (table|sample|index), predictor (auto|gcn|mlp), source_epochs (250), target_epochs (50),
     source_lr (4e-4), target_lr (1e-3), target_labels (fewshot|matched), eq1_correlation (spearman|
     pearson_log: how Eq. 1 compares the k measurements with each source device), target_batch_size (None = the
-    batch size: full batch for a few samples), target_train (head|all: fine-tune the embedding and head
-    with the arch body frozen, as the authors' code does, or every weight), head_layers (4), head_width (200), embedding_dim (8),
+    batch size: full batch for a few samples), target_train (auto|head|all: fine-tune the embedding and
+    head with the arch body frozen, as the authors' code does, or every weight; auto = head when the
+    closest source device's Eq. 1 correlation >= freeze_above (0.85), else all), head_layers (4), head_width (200), embedding_dim (8),
     batch_size (128), source_samples (900 NB201 / 4000 FBNet), score_on (heldout|all), hwl_devices
     (default: the train devices), device (auto|cpu|cuda), pretrain_dir (keep / reuse pretrained weights
     there), progress (callable(stage, fraction)).
@@ -545,7 +574,8 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
             "source_epochs": model.source_epochs, "target_epochs": model.target_epochs,
             "source_lr": float(model.source_lr), "target_lr": float(model.target_lr),
             "target_labels": model.target_labels, "eq1_correlation": model.eq1_correlation,
-            "target_train": model.target_train, "target_batch_size": model.target_batch_size,
+            "target_train": model.target_train, "fine_tuned": target.fine_tuned,
+            "freeze_above": float(model.freeze_above), "target_batch_size": model.target_batch_size,
             "source_samples": int(len(next(iter(model.source_splits_.values())).train_ids)),
             "score_on": score_on, "closest_source": target.closest_source,
             "closest_source_spearman": (target.correlations.get(target.closest_source, float("nan"))

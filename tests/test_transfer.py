@@ -208,13 +208,27 @@ def test_a_prepared_trial_transfers_exactly_what_the_trial_does(mirror):
         transfer.prepare_trial(**{**kwargs, "samples": 0})
 
 
-def test_fine_tuning_trains_the_embedding_and_head_unless_asked_for_all(mirror):
+def test_fine_tuning_freezes_the_body_for_targets_close_to_a_source_device(mirror):
     kwargs = dict(space="nb201", train_devices=SOURCES, test_devices=TARGETS[:1], samples=10, seed=1,
                   **{**SMALL, "source_epochs": 5})
-    head = transfer.fit_and_score(**kwargs)
+    head = transfer.fit_and_score(**kwargs, target_train="head")
     every = transfer.fit_and_score(**kwargs, target_train="all")  # the same (cached) pretraining
-    assert head[0]["target_train"] == "head" and every[0]["target_train"] == "all"
-    assert head[0]["target_batch_size"] is None  # the source batch size: one full batch of 10
+    assert (head[0]["fine_tuned"], every[0]["fine_tuned"]) == ("head", "all")
     assert every[0]["pretrain_cached"] and head[0]["spearman"] != every[0]["spearman"]
+    assert head[0]["target_batch_size"] is None  # the source batch size: one full batch of 10
+    # auto: the body stays frozen when Eq. 1's closest source correlates at freeze_above or more
+    rho = head[0]["closest_source_spearman"]
+    close = transfer.fit_and_score(**kwargs, freeze_above=rho)
+    far = transfer.fit_and_score(**kwargs, freeze_above=min(rho + 0.01, 1.0))
+    assert close[0]["target_train"] == "auto" and close[0]["fine_tuned"] == "head"
+    assert close[0]["spearman"] == head[0]["spearman"]
+    assert far[0]["fine_tuned"] == "all" and far[0]["spearman"] == every[0]["spearman"]
     with pytest.raises(UnknownNameError, match="target_train 'body'"):
         transfer.fit_and_score(**kwargs, target_train="body")
+    with pytest.raises(MultipredictError, match=r"freeze_above=1\.5 .*\[-1, 1\]"):
+        transfer.fit_and_score(**kwargs, freeze_above=1.5)
+    # no defined correlation (constant latencies, one sample): too little to retrain the body from
+    model = transfer.FewShotLatencyPredictor("nb201", SOURCES)
+    assert model._fine_tuned_part({"a": float("nan")}) == "head"
+    assert model._fine_tuned_part({"a": 0.5, "b": 0.84}) == "all"
+    assert model._fine_tuned_part({"a": 0.5, "b": 0.85}) == "head"

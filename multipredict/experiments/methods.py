@@ -172,8 +172,9 @@ class MethodRegistry:
 def _paper_methods() -> MethodRegistry:
     registry = MethodRegistry()
     transfer = "multipredict.transfer:fit_and_score"
-    # revision 2: fine-tuning a target device trains the embedding and head only (target_train="head")
-    transfer_revision = 2
+    # revision 2: fine-tuning a target trains the embedding and head only (target_train="head");
+    # 3: target_train="auto" (the body frozen only for targets close to a source device)
+    transfer_revision = 3
     for name, encoding, embedding in [
         ("TL Vec ET", "vec", "table"),
         ("TL Vec Sample", "vec", "sample"),
