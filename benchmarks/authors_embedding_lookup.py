@@ -18,6 +18,8 @@ by its position in the full list, which this does not copy. A device the lookup 
 a source device gets its own sample vector, or an index code no device was trained with.
 
     python benchmarks/authors_embedding_lookup.py --dir table1=runs/t1 --dir table3=runs/t3 --seeds 0,1,2
+    python benchmarks/authors_embedding_lookup.py --tables table1 --dir table1=runs/auth_t1 \
+        --option source_samples=100 --option source_epochs=2250    # with the code's pretraining set too
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from multipredict.cli import parse_option
 from multipredict.experiments import methods as registry
 from multipredict.experiments.paper_numbers import paper_numbers
 from multipredict.experiments.reproduce import table_specs
@@ -102,7 +105,10 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--tables", default="table1,table3")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--csv", default=None)
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a transfer setting, as for `multipredict reproduce --option` (repeatable)")
     args = parser.parse_args(argv)
+    extra = dict(parse_option(text) for text in args.option)
     dirs = dict(item.split("=", 1) for item in args.dir)
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
@@ -110,7 +116,8 @@ def main(argv=None) -> pd.DataFrame:
         out = Path(dirs.get(table, Path("reproduction") / table))
         published = paper_numbers(table)
         paper = {(r.method, int(r.samples), r.device): float(r.value) for r in published.itertuples()}
-        for _, spec in table_specs(table, repeats=max(seeds) + 1, methods=list(METHODS), pretrain_dir=out / "pretrained"):
+        for _, spec in table_specs(table, repeats=max(seeds) + 1, methods=list(METHODS), options=extra,
+                                  pretrain_dir=out / "pretrained"):
             for method in spec.methods:
                 options = spec.options_for(registry.get(method))
                 for seed in seeds:

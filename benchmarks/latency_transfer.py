@@ -29,6 +29,7 @@ import torch
 
 from multipredict import transfer
 from multipredict.baselines import flops
+from multipredict.cli import parse_option
 
 NB201_TRAIN = ["1080ti_1", "1080ti_32", "1080ti_256", "silver_4114", "silver_4210r", "samsung_a50", "pixel3",
                "essential_ph_1", "samsung_s7"]
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     variants = {"default": {}}
     for text in args.also:
-        variants[text] = dict(_parse_option(item) for item in text.split(","))
+        variants[text] = dict(parse_option(item) for item in text.split(","))
 
     all_rows = []
     started_all = time.perf_counter()
@@ -105,16 +106,6 @@ def main(argv=None) -> int:
     if args.csv:
         pd.DataFrame(all_rows).to_csv(args.csv, index=False)
     return 0
-
-
-def _parse_option(item: str) -> tuple[str, object]:
-    key, _, value = item.partition("=")
-    for cast in (int, float):
-        try:
-            return key.strip(), cast(value)
-        except ValueError:
-            pass
-    return key.strip(), value.strip()
 
 
 def _print_table(table: str, spec: dict, frame: pd.DataFrame, args, seconds: float, variant: str) -> None:

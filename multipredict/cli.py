@@ -34,7 +34,7 @@ def _int_value(flag: str, text: str) -> int:
         raise MultipredictError(f"{flag} {text!r} is not a whole number; pass e.g. {flag} 10,20") from None
 
 
-def _option(text: str) -> tuple[str, object]:
+def parse_option(text: str) -> tuple[str, object]:
     """``KEY=VALUE`` with VALUE read as an int, a float, true/false/none, or else a string."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -131,7 +131,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     from .experiments.reproduce import format_comparison, reproduce
 
-    options = dict(_option(text) for text in args.option)
+    options = dict(parse_option(text) for text in args.option)
     bar = tqdm(desc=f"{args.table} trials", unit="trial", disable=args.quiet)
     summary = reproduce(args.table, repeats=args.repeats, quick=args.quick, out_dir=args.out,
                         methods=_split(args.methods) or None, options=options, executor=args.executor,

@@ -92,12 +92,12 @@ def test_reproduce_quick_writes_ours_beside_the_paper(tmp_path, capsys):
 
 
 def test_reproduce_options_are_parsed_and_checked(tmp_path, capsys):
-    from multipredict.cli import _option
+    from multipredict.cli import parse_option
 
-    assert _option("target_lr=4e-4") == ("target_lr", 4e-4)
-    assert _option("source_epochs=3") == ("source_epochs", 3)
-    assert _option("target_labels=matched") == ("target_labels", "matched")
-    assert _option("hwl_devices=none") == ("hwl_devices", None)
+    assert parse_option("target_lr=4e-4") == ("target_lr", 4e-4)
+    assert parse_option("source_epochs=3") == ("source_epochs", 3)
+    assert parse_option("target_labels=matched") == ("target_labels", "matched")
+    assert parse_option("hwl_devices=none") == ("hwl_devices", None)
     code = main(["reproduce", "table3", "--option", "target_lr", "--out", str(tmp_path), "--quiet"])
     assert code != 0 and "KEY=VALUE" in capsys.readouterr().err
     code = main(["reproduce", "table3", "--methods", "TL ET", "--out", str(tmp_path), "--quiet"])
