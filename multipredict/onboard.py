@@ -37,11 +37,16 @@ class OnboardResult:
     closest_source: str | None
     source_devices: list[str] = field(repr=False)
     settings: dict = field(default_factory=dict, repr=False)
+    fine_tuned: str | None = None  # "head" (arch body frozen) or "all", see FewShotLatencyPredictor
 
     def summary(self) -> str:
+        trained = {"head": "the hardware embedding and head (the arch body kept: a public device ranks your "
+                           "archs closely)",
+                   "all": "every weight (no public device ranks your archs closely)"}.get(self.fine_tuned)
         return (f"device {self.device!r} on {self.space}: {self.n_measurements} measurements; closest public device "
-                f"(Eq. 1) {self.closest_source}; {self.cv_folds}-fold cross-validated Spearman on your samples "
-                f"{self.cv_spearman:.3f} (Kendall {self.cv_kendall:.3f}); predicted {len(self.predictions)} archs")
+                f"(Eq. 1) {self.closest_source}; fine-tuned {trained}; {self.cv_folds}-fold cross-validated "
+                f"Spearman on your samples {self.cv_spearman:.3f} (Kendall {self.cv_kendall:.3f}); predicted "
+                f"{len(self.predictions)} archs")
 
 
 def read_measurements(space: str, path_or_frame) -> pd.DataFrame:
@@ -144,7 +149,7 @@ def onboard(space: str, measurements, *, device: str = "my_device", source_devic
         device=device, space=space, n_measurements=len(ids), predictions=predictions,
         cv_spearman=float(stats.spearmanr(held_out, latency).statistic),
         cv_kendall=float(stats.kendalltau(held_out, latency).statistic), cv_folds=len(parts),
-        closest_source=target.closest_source, source_devices=sources,
+        closest_source=target.closest_source, source_devices=sources, fine_tuned=target.fine_tuned,
         settings={"encoding": predictor.encoding, "embedding": predictor.embedding, "pool": predictor.pool_label_,
                   **{k: v for k, v in predictor_options.items()}})
 

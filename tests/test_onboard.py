@@ -60,6 +60,8 @@ def test_onboarding_a_held_out_public_device(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "cross-validated Spearman" in printed and "closest public device (Eq. 1) pixel3" in printed
+    close = stats.spearmanr(help.latency("nb201", "pixel3")[ids], latency[ids]).statistic >= 0.85
+    assert ("the arch body kept" if close else "fine-tuned every weight") in printed
     predictions = pd.read_csv(out)
     assert len(predictions) == 15625 and predictions["predicted_ms"].notna().all()
     unseen = predictions["measured_ms"].isna()
