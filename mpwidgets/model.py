@@ -42,11 +42,12 @@ SPACES = ("nb201", "fbnet")
 PROTOCOLS = ("paper", "help")
 EXECUTORS = {"thread": None, "processes": "processes"}
 PREDICTORS = ("auto", "gcn", "mlp")  # multipredict.transfer.PREDICTORS, without importing torch here
+FINE_TUNE = ("auto", "head", "all")  # multipredict.transfer.TARGET_TRAIN, likewise
 HELP = "HELP"  # the registry's name of the HELP baseline
 IDLE, RUNNING, CANCELLING, DONE, CANCELLED, FAILED = "idle", "running", "cancelling", "done", "cancelled", "failed"
 # Traits that make up the spec: a change to any of them rebuilds (and revalidates) it.
 SPEC_TRAITS = ("space", "train_devices", "test_devices", "use_transfer", "encoding", "embedding", "predictor",
-               "compare", "samples", "method_samples", "repeats", "seed", "protocol", "help_protocol", "quick")
+               "fine_tune", "compare", "samples", "method_samples", "repeats", "seed", "protocol", "help_protocol", "quick")
 
 
 class ChoiceError(MultipredictError):
@@ -156,6 +157,7 @@ class ExperimentModel(HasTraits):
     encoding = Unicode("vec")
     embedding = Unicode("table")
     predictor = Unicode("auto")
+    fine_tune = Unicode("auto", help="which weights fine-tuning a target trains: auto, head (arch body frozen), all")
     compare = List(Unicode(), help="further registered methods to run beside it (HELP, BRP-NAS, FLOPs, ...)")
     samples = List(Int(), default_value=[10, 20])
     method_samples = Dict(help="method -> its own sample budgets (e.g. BRP-NAS: [900, 3200]); ticked methods only")
@@ -290,8 +292,10 @@ class ExperimentModel(HasTraits):
         if not methods:
             raise ChoiceError("no method chosen: tick 'Multi-Predict transfer' or at least one method to compare")
         method_options: dict[str, dict[str, Any]] = {}
-        if self.use_transfer and self.predictor != "auto":
-            method_options[self.transfer_method()] = {"predictor": self.predictor}
+        transfer_options = {k: v for k, v in (("predictor", self.predictor), ("target_train", self.fine_tune))
+                            if v != "auto"}
+        if self.use_transfer and transfer_options:
+            method_options[self.transfer_method()] = transfer_options
         if self.help_protocol and HELP in methods:
             method_options[HELP] = {"protocol": "help"}
         method_samples = {m: list(b) for m, b in self.method_samples.items() if m in methods}

@@ -23,6 +23,7 @@ from .model import (
     CANCELLING,
     DONE,
     FAILED,
+    FINE_TUNE,
     PREDICTORS,
     PROTOCOLS,
     RUNNING,
@@ -262,9 +263,13 @@ class MethodPicker(w.VBox):
                                     description="hardware embedding", style=style)
         self.predictor = w.Dropdown(options=PREDICTORS, value=model.predictor, description="predictor",
                                     style=style)
+        self.fine_tune = w.Dropdown(options=FINE_TUNE, value=model.fine_tune, description="fine-tune",
+                                    style=style, tooltip="auto: arch body frozen for targets close to a training "
+                                                         "device (Eq. 1 correlation >= 0.85), every weight otherwise")
         self.resolved = w.HTML()
         for name, widget in (("use_transfer", self.use_transfer), ("encoding", self.encoding),
-                             ("embedding", self.embedding), ("predictor", self.predictor)):
+                             ("embedding", self.embedding), ("predictor", self.predictor),
+                             ("fine_tune", self.fine_tune)):
             widget.add_class(f"mp-{name}")
             w.link((model, name), (widget, "value"))
         self.compare = w.VBox()
@@ -274,7 +279,7 @@ class MethodPicker(w.VBox):
         self._build_compare()
         self._show_resolved()
         self.children = [w.HTML("<b>Method</b>"), self.use_transfer, self.encoding, self.embedding, self.predictor,
-                         self.resolved, w.HTML("<b>Compare with</b>"), self.compare]
+                         self.fine_tune, self.resolved, w.HTML("<b>Compare with</b>"), self.compare]
 
     def _build_compare(self) -> None:
         from multipredict.experiments import methods as registry

@@ -47,7 +47,7 @@ from scipy import stats
 
 from . import __version__, encodings
 from .errors import MultipredictError, UnknownNameError
-from .predictors import FINE_TUNE_PARTS, LatencyPredictor, hardware
+from .predictors import LatencyPredictor, hardware
 from .predictors.latency import resolve_device
 from .predictors.evaluation import (SCORE_ON, device_latency, device_split, few_shot_ids, rank_correlations,
                                     target_split)
@@ -63,7 +63,7 @@ TARGET_LABELS = ("fewshot", "matched")
 EQ1_CORRELATIONS = ("spearman", "pearson_log")
 # what fine-tuning a target trains: ``auto`` freezes the arch body when some source device ranks the
 # target's few-shot archs closely (Eq. 1's correlation >= ``freeze_above``), else trains every weight
-TARGET_TRAIN = ("auto",) + FINE_TUNE_PARTS
+TARGET_TRAIN = ("auto", "head", "all")
 PRETRAIN_CACHE_SIZE = 2
 
 

@@ -90,6 +90,12 @@ def test_method_and_budget_widgets_change_the_spec(registry):
     assert m.spec.method_options == {"TL Vec Sample": {"predictor": "mlp"}, "HELP": {"protocol": "help"}}
     budgets.help_protocol.value = False
     assert m.spec.method_options == {"TL Vec Sample": {"predictor": "mlp"}}
+    methods.fine_tune.value = "head"
+    assert m.spec.method_options == {"TL Vec Sample": {"predictor": "mlp", "target_train": "head"}}
+    methods.predictor.value = "auto"
+    methods.fine_tune.value = "auto"
+    assert m.spec.method_options == {}
+    methods.predictor.value = "mlp"
     budgets.samples.value = "20, 5 10"
     assert m.spec.samples == (20, 5, 10)
     budgets.method_samples.value = "HELP: 40; BRP-NAS: 900, 3200"  # BRP-NAS is not ticked: left out
@@ -339,3 +345,12 @@ def test_the_workbench_runs_on_the_projects_own_data(registry, monkeypatch, tmp_
     import os
 
     assert os.environ["MULTIPREDICT_DATA"] == "local"
+
+
+def test_the_workbench_offers_the_engines_choices():
+    """The widgets list these without importing torch; they must not drift from the engine's."""
+    from mpwidgets import model
+    from multipredict import transfer
+
+    assert model.PREDICTORS == transfer.PREDICTORS
+    assert model.FINE_TUNE == transfer.TARGET_TRAIN
