@@ -40,13 +40,13 @@ class OnboardResult:
     fine_tuned: str | None = None  # "head" (arch body frozen) or "all", see FewShotLatencyPredictor
 
     def summary(self) -> str:
-        trained = {"head": "the hardware embedding and head (the arch body kept: a public device ranks your "
-                           "archs closely)",
-                   "all": "every weight (no public device ranks your archs closely)"}.get(self.fine_tuned)
+        trained = {"head": "; fine-tuned the hardware embedding and head (the arch body kept: a public device "
+                           "ranks your archs closely)",
+                   "all": "; fine-tuned every weight (no public device ranks your archs closely)"}
         return (f"device {self.device!r} on {self.space}: {self.n_measurements} measurements; closest public device "
-                f"(Eq. 1) {self.closest_source}; fine-tuned {trained}; {self.cv_folds}-fold cross-validated "
-                f"Spearman on your samples {self.cv_spearman:.3f} (Kendall {self.cv_kendall:.3f}); predicted "
-                f"{len(self.predictions)} archs")
+                f"(Eq. 1) {self.closest_source}{trained.get(self.fine_tuned, '')}; {self.cv_folds}-fold "
+                f"cross-validated Spearman on your samples {self.cv_spearman:.3f} (Kendall {self.cv_kendall:.3f}); "
+                f"predicted {len(self.predictions)} archs")
 
 
 def read_measurements(space: str, path_or_frame) -> pd.DataFrame:
