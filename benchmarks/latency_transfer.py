@@ -9,8 +9,8 @@ samples, paper mean .96. The FLOPs baseline is printed alongside (no training).
     python benchmarks/latency_transfer.py --also target_lr=4e-4 --also target_lr=4e-4,target_labels=matched
 
 ``--also`` adds a variant of the target-side options (target_lr, target_epochs, target_labels,
-target_batch_size, target_train, eq1_correlation, score_on) evaluated on the same pretrained model (the in-process cache), so a
-variant costs only its fine-tuning.
+target_batch_size, target_train, eq1_correlation, score_on) evaluated on the same pretrained model
+(the in-process cache), so a variant costs only its fine-tuning.
 
 Each repeat is a seed (0..repeats-1): its own source-sample draw, pretraining and few-shot draw.
 Prints mean +- std over repeats per device beside the paper's number, and the wall time; ``--csv``

@@ -47,7 +47,8 @@ HELP = "HELP"  # the registry's name of the HELP baseline
 IDLE, RUNNING, CANCELLING, DONE, CANCELLED, FAILED = "idle", "running", "cancelling", "done", "cancelled", "failed"
 # Traits that make up the spec: a change to any of them rebuilds (and revalidates) it.
 SPEC_TRAITS = ("space", "train_devices", "test_devices", "use_transfer", "encoding", "embedding", "predictor",
-               "fine_tune", "compare", "samples", "method_samples", "repeats", "seed", "protocol", "help_protocol", "quick")
+               "fine_tune", "compare", "samples", "method_samples", "repeats", "seed", "protocol", "help_protocol",
+               "quick")
 
 
 class ChoiceError(MultipredictError):

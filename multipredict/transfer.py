@@ -25,8 +25,9 @@ small in-process LRU keyed by everything that determines them), so several test 
 several calls differing only in the target sample budget, share one pretraining.
 
 Defaults follow the paper's text (and the authors' code where the text is silent); the authors'
-released code differs in places, each available as an option: a 2-layer head of width 1000 (``head_layers=2, head_width=1000``), Spearman on all pool
-archs including the few-shot ones (``score_on="all"``), 150 source epochs.
+released code differs in places, each available as an option: a 2-layer head of width 1000
+(``head_layers=2, head_width=1000``), Spearman on all pool archs including the few-shot ones
+(``score_on="all"``), 150 source epochs.
 """
 
 from __future__ import annotations
@@ -103,14 +104,18 @@ def closest_source_device(target_ms, source_ms: Mapping[str, Sequence[float]], m
     (ties: the first in order)."""
     if not source_ms:
         raise MultipredictError("closest_source_device needs at least one source device")
-    correlations = source_correlations(target_ms, source_ms, method)
+    return _most_correlated(source_correlations(target_ms, source_ms, method), len(np.asarray(target_ms)))
+
+
+def _most_correlated(correlations: Mapping[str, float], n_measurements: int) -> str:
+    """The device with the highest finite correlation (ties: the first in order)."""
     best, best_rho = None, -np.inf
     for name, rho in correlations.items():
         if np.isfinite(rho) and rho > best_rho:
             best, best_rho = name, rho
     if best is None:
         raise MultipredictError("no source device has a defined Spearman correlation with the target's "
-                                f"{len(np.asarray(target_ms))} measurements (too few archs, or constant latencies); "
+                                f"{n_measurements} measurements (too few archs, or constant latencies); "
                                 "measure at least 2 archs with different latencies")
     return best
 
@@ -189,8 +194,8 @@ class FewShotLatencyPredictor:
                  target_epochs: int = 50, target_lr: float = 1e-3, target_labels: str = "fewshot",
                  eq1_correlation: str = "spearman",
                  target_batch_size: int | None = None, target_train: str = "auto",
-                 freeze_above: float = 0.85, head_layers: int = 4,
-                 head_width: int = 200, embedding_dim: int = 8, batch_size: int = 128, protocol: str = "paper", seed: int = 0,
+                 freeze_above: float = 0.85, head_layers: int = 4, head_width: int = 200,
+                 embedding_dim: int = 8, batch_size: int = 128, protocol: str = "paper", seed: int = 0,
                  device: str = "auto", pool_devices: Sequence[str] = (), pretrain_dir: str | None = None,
                  progress: Callable[[str, float], None] | None = None):
         self.space = space
@@ -405,7 +410,7 @@ class FewShotLatencyPredictor:
             source_ms = {d: device_latency(self.space, d)[ids] for d in self.source_devices}
             correlations = source_correlations(latency, source_ms, self.eq1_correlation)
         if self.embedding == "table":
-            closest = closest_source_device(latency, source_ms, self.eq1_correlation)
+            closest = _most_correlated(correlations, len(latency))  # Eq. 1, on the correlations above
             row = model.add_device(copy_from=self.source_devices.index(closest))
         elif self.embedding == "sample":
             references = hardware.reference_archs(self.space)
@@ -486,7 +491,8 @@ class FewShotLatencyPredictor:
 DEFAULT_OPTIONS: dict[str, object] = {
     "encoding": "vec", "embedding": "table", "predictor": "auto", "source_epochs": 250, "target_epochs": 50,
     "source_lr": 4e-4, "target_lr": 1e-3, "target_labels": "fewshot", "eq1_correlation": "spearman",
-    "target_batch_size": None, "target_train": "auto", "freeze_above": 0.85, "head_layers": 4, "head_width": 200, "embedding_dim": 8,
+    "target_batch_size": None, "target_train": "auto", "freeze_above": 0.85, "head_layers": 4, "head_width": 200,
+    "embedding_dim": 8,
     "batch_size": 128, "source_samples": None, "score_on": "heldout", "hwl_devices": None, "device": "auto",
     "pretrain_dir": None, "progress": None,
 }
@@ -542,7 +548,8 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     pearson_log: how Eq. 1 compares the k measurements with each source device), target_batch_size (None = the
     batch size: full batch for a few samples), target_train (auto|head|all: fine-tune the embedding and
     head with the arch body frozen, as the authors' code does, or every weight; auto = head when the
-    closest source device's Eq. 1 correlation >= freeze_above (0.85), else all), head_layers (4), head_width (200), embedding_dim (8),
+    closest source device's Eq. 1 correlation >= freeze_above (0.85), else all), head_layers (4),
+    head_width (200), embedding_dim (8),
     batch_size (128), source_samples (900 NB201 / 4000 FBNet), score_on (heldout|all), hwl_devices
     (default: the train devices), device (auto|cpu|cuda), pretrain_dir (keep / reuse pretrained weights
     there), progress (callable(stage, fraction)).

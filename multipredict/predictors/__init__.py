@@ -11,5 +11,5 @@ from .hardware import index_vector, sample_vector
 from .latency import BODIES, FINE_TUNE_PARTS, LatencyPredictor, resolve_device
 from .networks import EMBEDDINGS
 
-__all__ = ["LatencyPredictor", "BODIES", "EMBEDDINGS", "FINE_TUNE_PARTS", "resolve_device", "sample_vector", "index_vector",
-           "device_latency", "device_split", "target_split", "few_shot_ids", "rank_correlations"]
+__all__ = ["LatencyPredictor", "BODIES", "EMBEDDINGS", "FINE_TUNE_PARTS", "resolve_device", "sample_vector",
+           "index_vector", "device_latency", "device_split", "target_split", "few_shot_ids", "rank_correlations"]
