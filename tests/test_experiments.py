@@ -325,6 +325,19 @@ def test_a_new_method_revision_recomputes_only_that_methods_trials(fakes):
     assert len(CALLS) == 6  # revision 2's trials are stored now
 
 
+def test_a_space_revision_recomputes_only_that_spaces_trials(fakes):
+    store = MemoryStore()
+    fbnet, nb201 = make_spec(repeats=1), make_spec(repeats=1, space="nb201")
+    run(fbnet, store=store)
+    run(nb201, store=store)
+    assert len(CALLS) == 8
+    fakes.register("Fake A", fake_fit_and_score, space_revisions={"nb201": 2})  # e.g. a change to the NB201 GCN
+    run(fbnet, store=store)
+    assert len(CALLS) == 8  # every FBNet trial is still stored
+    run(nb201, store=store)
+    assert len(CALLS) == 10 and {c[3] for c in CALLS[8:]} == {()}  # Fake A's two NB201 trials only
+
+
 @pytest.mark.parametrize("kind", ["memory", "parquet"])
 def test_a_stored_spec_result_is_not_returned_after_a_method_changed(fakes, tmp_path, kind):
     store = MemoryStore() if kind == "memory" else ParquetStore(tmp_path)

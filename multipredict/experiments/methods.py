@@ -18,7 +18,8 @@ nothing here, and its trials report the import error);
 ``quick_options`` are the cheaper settings a ``quick`` spec uses (fewer epochs / episodes);
 ``revision`` counts changes to what a method computes with the same options (e.g. a new default):
 it is part of every trial's cache key, so stored trials of an older revision are computed again
-while other methods' stored trials stay valid.
+while other methods' stored trials stay valid; ``space_revisions`` overrides it for one search space
+when a change reaches only that space's trials (e.g. the NB201 GCN), so the others stay valid too.
 """
 
 from __future__ import annotations
@@ -57,10 +58,16 @@ class Method:
     description: str = ""
     accepts_from: str | None = None  # "module:OPTIONS", read when first needed
     revision: int = 1
+    space_revisions: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fixed", MappingProxyType(dict(self.fixed)))
         object.__setattr__(self, "quick_options", MappingProxyType(dict(self.quick_options)))
+        object.__setattr__(self, "space_revisions", MappingProxyType(dict(self.space_revisions)))
+
+    def revision_for(self, space: str) -> int:
+        """The revision of this method's trials on ``space`` (part of their cache keys)."""
+        return int(self.space_revisions.get(space, self.revision))
 
     @property
     def encoding(self) -> str | None:
@@ -135,13 +142,14 @@ class MethodRegistry:
     def register(self, name: str, fn: str | FitAndScore, *, accepts: frozenset[str] | set[str] | None = None,
                  quick_options: Mapping[str, Any] | None = None, needs_train_devices: bool = True,
                  description: str = "", accepts_from: str | None = None, revision: int = 1,
-                 **fixed: Any) -> Method:
+                 space_revisions: Mapping[str, int] | None = None, **fixed: Any) -> Method:
         if not isinstance(fn, str) and not callable(fn):
             raise MultipredictError(
                 f"register({name!r}, ...): expected a fit_and_score callable or a 'module:function' path, "
                 f"got {fn!r}")
         return self.add(Method(name, fn, fixed, None if accepts is None else frozenset(accepts),
-                               quick_options or {}, needs_train_devices, description, accepts_from, revision))
+                               quick_options or {}, needs_train_devices, description, accepts_from, revision,
+                               space_revisions or {}))
 
     def unregister(self, name: str) -> None:
         self.get(name)
@@ -173,8 +181,10 @@ def _paper_methods() -> MethodRegistry:
     registry = MethodRegistry()
     transfer = "multipredict.transfer:fit_and_score"
     # revision 2: fine-tuning a target trains the embedding and head only (target_train="head");
-    # 3: target_train="auto" (the body frozen only for targets close to a source device)
+    # 3: target_train="auto" (the body frozen only for targets close to a source device);
+    # NB201 4: the GCN sums a node's inputs (gcn_aggregation="sum"; it averaged them before)
     transfer_revision = 3
+    gcn_revisions = {"nb201": 4}
     for name, encoding, embedding in [
         ("TL Vec ET", "vec", "table"),
         ("TL Vec Sample", "vec", "sample"),
@@ -185,18 +195,19 @@ def _paper_methods() -> MethodRegistry:
         ("TL HWL ET", "hwl", "table"),
     ]:
         registry.register(name, transfer, accepts_from="multipredict.transfer:OPTIONS",
-                          quick_options=TRANSFER_QUICK, revision=transfer_revision,
+                          quick_options=TRANSFER_QUICK, revision=transfer_revision, space_revisions=gcn_revisions,
                           description=f"Multi-Predict transfer: {encoding} encoding, {embedding} hardware embedding",
                           encoding=encoding, embedding=embedding)
-    for name, module, quick, needs_train, description in [
+    for name, module, quick, needs_train, description, space_revisions in [
         ("HELP", "multipredict.baselines.help", HELP_QUICK, True,
-         "HELP meta-learning baseline (Meta-SGD, z-modulator)"),
+         "HELP meta-learning baseline (Meta-SGD, z-modulator)", {}),
+        # NB201 2: the GCN sums a node's inputs, as the transfer methods' does
         ("BRP-NAS", "multipredict.baselines.brpnas", BRPNAS_QUICK, False,
-         "BRP-NAS: a GCN trained from scratch on the target's samples"),
-        ("FLOPs", "multipredict.baselines.flops", {}, False, "FLOPs as the latency predictor (no training)"),
+         "BRP-NAS: a GCN trained from scratch on the target's samples", {"nb201": 2}),
+        ("FLOPs", "multipredict.baselines.flops", {}, False, "FLOPs as the latency predictor (no training)", {}),
     ]:
         registry.register(name, f"{module}:fit_and_score", accepts_from=f"{module}:OPTIONS", quick_options=quick,
-                          needs_train_devices=needs_train, description=description)
+                          needs_train_devices=needs_train, description=description, space_revisions=space_revisions)
     return registry
 
 

@@ -124,8 +124,9 @@ def trial_key(spec: ExperimentSpec, method: str, samples: int, seed: int, protoc
     content = {"version": __version__, "space": spec.space, "method": method, "target": implementation.target_path,
                "options": options, "train_devices": list(spec.train_devices),
                "test_devices": list(spec.test_devices), "protocol": protocol, "samples": samples, "seed": seed}
-    if implementation.revision != 1:  # left out at 1, so keys from before revisions existed stay valid
-        content["revision"] = implementation.revision
+    revision = implementation.revision_for(spec.space)
+    if revision != 1:  # left out at 1, so keys from before revisions existed stay valid
+        content["revision"] = revision
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
