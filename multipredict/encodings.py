@@ -173,12 +173,12 @@ GLOBAL_NODE_FEATURES = 1
 
 
 def graph_adjacency(space: str = "nb201") -> np.ndarray:
-    """(9, 9) propagation matrix of the NB201 op-as-node graph plus a global node.
+    """(9, 9) 0/1 propagation matrix of the NB201 op-as-node graph plus a global node.
 
-    Row ``i`` averages node ``i`` itself and its predecessors (edges ``graph_adjacency()`` of
-    `multipredict.spaces.nb201`, reversed so that a row gathers its inputs); the last row is the
-    global node, which every node feeds. Row-normalising (mean instead of sum) keeps activations at
-    one scale whatever a node's in-degree.
+    ``adj[i, j] = 1`` when node ``j`` feeds node ``i`` (the edges of `multipredict.spaces.nb201`'s
+    ``graph_adjacency()``, reversed so that a row gathers its inputs) or ``i == j``; the last row is
+    the global node, which every node feeds. How a row combines its inputs (sum or mean) is the
+    GCN's choice (`multipredict.predictors.networks.GCNBody`).
     """
     if space != "nb201":
         raise MultipredictError(f"the graph form exists for nb201 only, not {space!r}; use form='flat'")
@@ -190,7 +190,7 @@ def graph_adjacency(space: str = "nb201") -> np.ndarray:
     adj[:-1, :-1] = base.T  # adj[i, j] = 1 when j feeds i
     adj[-1, :] = 1.0  # every node feeds the global node
     np.fill_diagonal(adj, 1.0)
-    return (adj / adj.sum(axis=1, keepdims=True)).astype(np.float32)
+    return adj
 
 
 def graph_features(space: str, arch_ids) -> np.ndarray:

@@ -50,6 +50,7 @@ from . import __version__, encodings
 from .errors import MultipredictError, UnknownNameError
 from .predictors import LatencyPredictor, hardware
 from .predictors.latency import resolve_device
+from .predictors.networks import AGGREGATIONS
 from .predictors.evaluation import (SCORE_ON, device_latency, device_split, few_shot_ids, rank_correlations,
                                     target_split)
 from .protocols import PROTOCOLS, SOURCE_SAMPLES, DeviceSplit
@@ -168,6 +169,8 @@ class FewShotLatencyPredictor:
 
     Parameters (keyword): ``encoding`` (vec|zcp|hwl|zcpvec|hwlvec), ``embedding``
     (table|sample|index), ``predictor`` (auto|gcn|mlp; auto = GCN for NB201 Vec-based encodings),
+    ``gcn_aggregation`` (``sum``, as the GCNs of BRP-NAS and the authors' code, or ``mean``, ours
+    before the NB201 methods' revision 4),
     ``hwl_devices`` (HWL encodings: the reference devices whose latencies form the encoding;
     default the source devices), ``source_samples`` (per source device; default 900 NB201 / 4000
     FBNet), ``source_epochs``/``source_lr`` (250, 4e-4), ``target_epochs``/``target_lr`` (50,
@@ -189,7 +192,8 @@ class FewShotLatencyPredictor:
     """
 
     def __init__(self, space: str, source_devices: Sequence[str], *, encoding: str = "vec",
-                 embedding: str = "table", predictor: str = "auto", hwl_devices: Sequence[str] | None = None,
+                 embedding: str = "table", predictor: str = "auto", gcn_aggregation: str = "sum",
+                 hwl_devices: Sequence[str] | None = None,
                  source_samples: int | None = None, source_epochs: int = 250, source_lr: float = 4e-4,
                  target_epochs: int = 50, target_lr: float = 1e-3, target_labels: str = "fewshot",
                  eq1_correlation: str = "spearman",
@@ -203,6 +207,7 @@ class FewShotLatencyPredictor:
         self.encoding = encoding
         self.embedding = embedding
         self.predictor = predictor
+        self.gcn_aggregation = gcn_aggregation
         self.hwl_devices = None if hwl_devices is None else list(hwl_devices)
         self.source_samples = source_samples
         self.source_epochs = source_epochs
@@ -241,6 +246,8 @@ class FewShotLatencyPredictor:
             raise UnknownNameError("eq1_correlation", self.eq1_correlation, EQ1_CORRELATIONS)
         if self.target_train not in TARGET_TRAIN:
             raise UnknownNameError("target_train", self.target_train, TARGET_TRAIN)
+        if self.gcn_aggregation not in AGGREGATIONS:
+            raise UnknownNameError("gcn_aggregation", self.gcn_aggregation, AGGREGATIONS)
         if not isinstance(self.freeze_above, (int, float, np.number)) or not -1 <= float(self.freeze_above) <= 1:
             raise MultipredictError(f"freeze_above={self.freeze_above!r} is not valid; expected a correlation in "
                                     "[-1, 1] (0.85: freeze the arch body for targets that close to a source device)")
@@ -270,11 +277,14 @@ class FewShotLatencyPredictor:
         """Everything that decides a pretraining (stable across processes: it also names the file
         under ``pretrain_dir``); ``source_samples=None`` and the protocol's default are the same."""
         source_samples = int(self.source_samples or SOURCE_SAMPLES.get(self.space, 900))
+        # a GCN's aggregation joins the key unless it is "mean", which every key before it implied,
+        # so that pretrainings stored then stay valid (and are not mistaken for "sum" ones)
+        aggregation = (self.gcn_aggregation,) if self.body_ == "gcn" and self.gcn_aggregation != "mean" else ()
         return (__version__, torch.__version__, self.space, tuple(self.source_devices), self.encoding, self.embedding,
                 self.body_, tuple(self.hwl_devices_), source_samples, int(self.source_epochs), float(self.source_lr),
                 int(self.head_layers), int(self.head_width), int(self.embedding_dim), int(self.batch_size),
                 self.protocol, int(self.seed), resolve_device(self.device).type,
-                hashlib.sha256(np.asarray(pool_ids, dtype=np.int64).tobytes()).hexdigest())
+                hashlib.sha256(np.asarray(pool_ids, dtype=np.int64).tobytes()).hexdigest()) + aggregation
 
     def _pretrain_file(self, key: tuple) -> Path | None:
         if self.pretrain_dir is None:
@@ -371,7 +381,7 @@ class FewShotLatencyPredictor:
         if self.progress is not None:
             progress = lambda fraction: self.progress("pretrain", fraction)  # noqa: E731
         model = LatencyPredictor(body=self.body_, embedding=self.embedding, embedding_dim=self.embedding_dim,
-                                 head_layers=self.head_layers, head_width=self.head_width, lr=self.source_lr,
+                                 gcn_aggregation=self.gcn_aggregation, head_layers=self.head_layers, head_width=self.head_width, lr=self.source_lr,
                                  epochs=self.source_epochs, batch_size=self.batch_size, seed=self.seed,
                                  device=self.device, progress=progress)
         self.source_splits_ = splits
@@ -489,7 +499,7 @@ class FewShotLatencyPredictor:
 # the experiments runner's entry point
 
 DEFAULT_OPTIONS: dict[str, object] = {
-    "encoding": "vec", "embedding": "table", "predictor": "auto", "source_epochs": 250, "target_epochs": 50,
+    "encoding": "vec", "embedding": "table", "predictor": "auto", "gcn_aggregation": "sum", "source_epochs": 250, "target_epochs": 50,
     "source_lr": 4e-4, "target_lr": 1e-3, "target_labels": "fewshot", "eq1_correlation": "spearman",
     "target_batch_size": None, "target_train": "auto", "freeze_above": 0.85, "head_layers": 4, "head_width": 200,
     "embedding_dim": 8,
@@ -543,7 +553,7 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     score it on the protocol's held-out archs. One dict per test device.
 
     Options (defaults = the paper's text): encoding (vec|zcp|hwl|zcpvec|hwlvec), embedding
-    (table|sample|index), predictor (auto|gcn|mlp), source_epochs (250), target_epochs (50),
+    (table|sample|index), predictor (auto|gcn|mlp), gcn_aggregation (sum|mean), source_epochs (250), target_epochs (50),
     source_lr (4e-4), target_lr (1e-3), target_labels (fewshot|matched), eq1_correlation (spearman|
     pearson_log: how Eq. 1 compares the k measurements with each source device), target_batch_size (None = the
     batch size: full batch for a few samples), target_train (auto|head|all: fine-tune the embedding and
@@ -577,7 +587,8 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
             "pool_size": int(len(model.pool_ids_)), "seconds": time.perf_counter() - started,
             "pretrain_seconds": 0.0 if model.pretrain_cached_ else model.pretrain_seconds_,
             "pretrain_cached": bool(model.pretrain_cached_), "encoding": model.encoding, "embedding": model.embedding,
-            "predictor": model.body_, "head_layers": model.head_layers, "head_width": model.head_width,
+            "predictor": model.body_, "gcn_aggregation": model.gcn_aggregation if model.body_ == "gcn" else None,
+            "head_layers": model.head_layers, "head_width": model.head_width,
             "source_epochs": model.source_epochs, "target_epochs": model.target_epochs,
             "source_lr": float(model.source_lr), "target_lr": float(model.target_lr),
             "target_labels": model.target_labels, "eq1_correlation": model.eq1_correlation,

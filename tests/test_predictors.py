@@ -124,6 +124,31 @@ def test_gcn_on_nb201_graph(mirror):
         LatencyPredictor(body="gcn", embedding="none").fit(ArchFeatures(np.zeros((4, 3), np.float32)), np.zeros(4))
 
 
+def test_gcn_sums_or_averages_a_nodes_inputs(mirror):
+    from multipredict.predictors.networks import GCNBody
+
+    adjacency = torch.as_tensor(encodings.graph_adjacency("nb201"))
+    summed = GCNBody(adjacency, 8, layers=1, width=4, readout_layers=1, out_dim=4)
+    averaged = GCNBody(adjacency, 8, layers=1, width=4, readout_layers=1, out_dim=4, aggregation="mean")
+    assert torch.equal(summed.adjacency, adjacency)  # the default: BRP-NAS's and the authors' GCN
+    assert torch.allclose(averaged.adjacency.sum(dim=1), torch.ones(9))
+    # with the same weights, one graph layer's global node is the sum of the cell's nine nodes, or
+    # their mean: here through identity weights and no bias, then a linear readout (ReLU-free inputs)
+    for gcn in (summed, averaged):
+        with torch.no_grad():
+            gcn.convs[0].weight.zero_()
+            gcn.convs[0].weight[:, :4] = torch.eye(4)
+            gcn.convs[0].bias.zero_()
+            gcn.readout[0].weight.copy_(torch.eye(4))
+            gcn.readout[0].bias.zero_()
+    nodes = torch.as_tensor(encodings.graph_features("nb201", [0, 7, 15624]))
+    assert torch.allclose(summed(nodes), nodes[:, :, :4].sum(dim=1))
+    assert torch.allclose(averaged(nodes), nodes[:, :, :4].mean(dim=1))
+    with pytest.raises(UnknownNameError, match="GCN aggregation 'max'"):
+        LatencyPredictor(body="gcn", embedding="none", gcn_aggregation="max").fit(
+            encodings.ArchEncoder("nb201", "vec", form="graph").fit([0, 1]).transform([0, 1]), [0.0, 1.0])
+
+
 def test_configuration_errors():
     with pytest.raises(UnknownNameError, match="valid LatencyPredictor parameters"):
         LatencyPredictor().set_params(epochz=3)

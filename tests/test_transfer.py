@@ -167,6 +167,24 @@ def test_a_saved_pretraining_is_reused_by_another_run(mirror, tmp_path):
     assert transfer.fit_and_score(**kwargs)[0]["pretrain_cached"]
 
 
+def test_the_gcn_aggregation_names_its_own_pretraining(mirror):
+    pool = np.arange(10)
+    keys = {}
+    for predictor in ("gcn", "mlp"):
+        for aggregation in ("sum", "mean"):
+            model = transfer.FewShotLatencyPredictor("nb201", SOURCES, predictor=predictor,
+                                                     gcn_aggregation=aggregation)
+            model.body_ = predictor
+            keys[predictor, aggregation] = model._cache_key(pool)
+    assert keys["gcn", "sum"] != keys["gcn", "mean"]  # never load one GCN's weights into the other
+    assert keys["mlp", "sum"] == keys["mlp", "mean"]  # an MLP has nothing to aggregate
+    # "mean" keeps the key every pretraining had before the option existed (its files stay valid)
+    assert keys["gcn", "mean"] == keys["gcn", "sum"][:-1] and len(keys["gcn", "mean"]) == len(keys["mlp", "sum"])
+    with pytest.raises(UnknownNameError, match="gcn_aggregation 'max'"):
+        transfer.fit_and_score(space="nb201", train_devices=SOURCES, test_devices=TARGETS[:1], samples=10, seed=0,
+                               gcn_aggregation="max")
+
+
 def test_eq1_with_pearson_on_log_latency(mirror):
     rng = np.random.default_rng(1)
     ids = rng.choice(15625, size=10, replace=False)

@@ -24,8 +24,8 @@ METHOD = "brpnas"
 SPACES = ("nb201", "fbnet")
 
 DEFAULT_OPTIONS: dict[str, object] = {
-    "encoding": "vec", "predictor": "auto", "epochs": 250, "lr": 4e-4, "head_layers": 4, "head_width": 200,
-    "batch_size": 128, "score_on": "heldout", "hwl_devices": None, "device": "auto", "progress": None,
+    "encoding": "vec", "predictor": "auto", "gcn_aggregation": "sum", "epochs": 250, "lr": 4e-4, "head_layers": 4,
+    "head_width": 200, "batch_size": 128, "score_on": "heldout", "hwl_devices": None, "device": "auto", "progress": None,
 }
 OPTIONS = tuple(DEFAULT_OPTIONS)
 
@@ -35,8 +35,8 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     """Train a predictor from scratch on ``samples`` archs of each test device and score it.
 
     ``train_devices`` are not trained on; they only serve as the default ``hwl_devices`` of an HWL
-    encoding. Options: encoding, predictor (auto|gcn|mlp), epochs, lr, head_layers, head_width,
-    batch_size, score_on (heldout|all), hwl_devices, device, progress (callable(stage, fraction)).
+    encoding. Options: encoding, predictor (auto|gcn|mlp), gcn_aggregation (sum|mean), epochs, lr, head_layers,
+    head_width, batch_size, score_on (heldout|all), hwl_devices, device, progress (callable(stage, fraction)).
     """
     from ..transfer import check_options, resolve_predictor
 
@@ -67,7 +67,8 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
         progress = None
         if config["progress"] is not None:
             progress = lambda fraction, name=device: config["progress"](f"brpnas {name}", fraction)  # noqa: E731
-        model = LatencyPredictor(body=body, embedding="none", head_layers=config["head_layers"],
+        model = LatencyPredictor(body=body, embedding="none", gcn_aggregation=config["gcn_aggregation"],
+                                 head_layers=config["head_layers"],
                                  head_width=config["head_width"], lr=config["lr"], epochs=config["epochs"],
                                  batch_size=config["batch_size"], seed=seed, device=config["device"], progress=progress)
         model.fit(encoder.transform(shots), minmax_labels(latency[shots], latency[shots]))
@@ -78,6 +79,7 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
                      "n_fewshot": int(samples), "n_measured": int(samples),
                      "pool": encodings.describe_pool(space, encoding, pool_ids), "pool_size": int(len(pool_ids)),
                      "seconds": time.perf_counter() - started, "encoding": encoding, "predictor": body,
+                     "gcn_aggregation": config["gcn_aggregation"] if body == "gcn" else None,
                      "epochs": config["epochs"], "lr": float(config["lr"]), "head_layers": config["head_layers"],
                      "score_on": config["score_on"], "hwl_devices": ",".join(hwl) or None})
     return rows

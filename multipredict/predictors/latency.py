@@ -24,7 +24,7 @@ import torch
 
 from ..encodings import ArchFeatures
 from ..errors import MultipredictError, UnknownNameError
-from .networks import EMBEDDINGS, GCNBody, HardwareEmbedding, LatencyNet, MLPBody
+from .networks import AGGREGATIONS, EMBEDDINGS, GCNBody, HardwareEmbedding, LatencyNet, MLPBody
 
 BODIES = ("gcn", "mlp")
 SCHEDULES = ("cosine", "constant")
@@ -60,6 +60,8 @@ class LatencyPredictor:
         embedding: ``"table"`` (learnable, ``embedding_dim`` wide), ``"sample"`` / ``"index"``
             (fixed per-device vectors passed to `fit` / `add_device`), or ``"none"``.
         gcn_layers, gcn_width, readout_layers: GCN body (3 graph layers of 200, then 3 FC layers).
+        gcn_aggregation: ``"sum"`` (a graph layer adds up a node's inputs, as BRP-NAS's and the
+            authors' GCNs do) or ``"mean"`` (averages them).
         mlp_layers, mlp_width: MLP body (3 layers of 100).
         body_dim: width of the body's output ("NN embedding", 30).
         head_layers, head_width: the regression head over [body, embedding, side features].
@@ -69,7 +71,7 @@ class LatencyPredictor:
     """
 
     def __init__(self, *, body: str = "gcn", embedding: str = "table", embedding_dim: int = 8,
-                 gcn_layers: int = 3, gcn_width: int = 200, readout_layers: int = 3,
+                 gcn_layers: int = 3, gcn_width: int = 200, readout_layers: int = 3, gcn_aggregation: str = "sum",
                  mlp_layers: int = 3, mlp_width: int = 100, body_dim: int = 30,
                  head_layers: int = 4, head_width: int = 200,
                  lr: float = 4e-4, weight_decay: float = 5e-4, epochs: int = 250, batch_size: int = 128,
@@ -81,6 +83,7 @@ class LatencyPredictor:
         self.gcn_layers = gcn_layers
         self.gcn_width = gcn_width
         self.readout_layers = readout_layers
+        self.gcn_aggregation = gcn_aggregation
         self.mlp_layers = mlp_layers
         self.mlp_width = mlp_width
         self.body_dim = body_dim
@@ -97,8 +100,8 @@ class LatencyPredictor:
 
     # ---------------------------------------------------------------- sklearn-style plumbing
 
-    _PARAMS = ("body", "embedding", "embedding_dim", "gcn_layers", "gcn_width", "readout_layers", "mlp_layers",
-               "mlp_width", "body_dim", "head_layers", "head_width", "lr", "weight_decay", "epochs",
+    _PARAMS = ("body", "embedding", "embedding_dim", "gcn_layers", "gcn_width", "readout_layers", "gcn_aggregation",
+               "mlp_layers", "mlp_width", "body_dim", "head_layers", "head_width", "lr", "weight_decay", "epochs",
                "batch_size", "schedule", "seed", "device", "progress")
 
     def get_params(self, deep: bool = True) -> dict:
@@ -128,6 +131,8 @@ class LatencyPredictor:
             raise UnknownNameError("hardware embedding", self.embedding, EMBEDDINGS)
         if self.schedule not in SCHEDULES:
             raise UnknownNameError("schedule", self.schedule, SCHEDULES)
+        if self.gcn_aggregation not in AGGREGATIONS:
+            raise UnknownNameError("GCN aggregation", self.gcn_aggregation, AGGREGATIONS)
         if self.body == "gcn" and X.form != "graph":
             raise MultipredictError("body='gcn' needs graph-form features (ArchEncoder(form='graph')); got "
                                     f"{X.form!r} features. Use body='mlp' for flat encodings")
@@ -137,7 +142,8 @@ class LatencyPredictor:
     def _build(self, X: ArchFeatures, n_devices: int, vectors: np.ndarray | None) -> LatencyNet:
         if self.body == "gcn":
             body = GCNBody(torch.as_tensor(X.adjacency), X.body.shape[-1], layers=self.gcn_layers,
-                           width=self.gcn_width, readout_layers=self.readout_layers, out_dim=self.body_dim)
+                           width=self.gcn_width, readout_layers=self.readout_layers, out_dim=self.body_dim,
+                           aggregation=self.gcn_aggregation)
         else:
             body = MLPBody(X.body.shape[-1], layers=self.mlp_layers, width=self.mlp_width, out_dim=self.body_dim)
         if self.embedding == "table":

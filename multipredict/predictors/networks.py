@@ -12,6 +12,11 @@ import torch
 from torch import nn
 
 EMBEDDINGS = ("table", "sample", "index", "none")
+# how a graph convolution combines a node's inputs: "sum" (the adjacency as given, as in the GCNs of
+# BRP-NAS, NASLib's BONAS predictor and the Multi-Predict authors' code) or "mean" (each row
+# normalised to sum 1: multipredict's GCN until the NB201 transfer methods' revision 4, kept to
+# reproduce older results)
+AGGREGATIONS = ("sum", "mean")
 
 
 def _mlp(sizes: list[int], final_activation: bool) -> nn.Sequential:
@@ -28,14 +33,22 @@ class GCNBody(nn.Module):
 
     ``layers`` graph convolutions ``relu(A @ H @ W + b)`` of width ``width``, then an MLP of
     ``readout_layers`` FC layers (``width`` wide, the last one ``out_dim``) on the global node.
+    ``aggregation="sum"`` uses ``adjacency`` as given (a node adds up itself and its inputs; the
+    global node adds up the whole cell); ``"mean"`` row-normalises it first.
     """
 
     def __init__(self, adjacency: torch.Tensor, node_features: int, *, layers: int = 3, width: int = 200,
-                 readout_layers: int = 3, out_dim: int = 30):
+                 readout_layers: int = 3, out_dim: int = 30, aggregation: str = "sum"):
         super().__init__()
         if layers < 1 or readout_layers < 1:
             raise ValueError(f"a GCN needs >= 1 graph layer and >= 1 readout layer; got {layers}, {readout_layers}")
-        self.register_buffer("adjacency", adjacency.float())
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"unknown GCN aggregation {aggregation!r}; expected one of {AGGREGATIONS}")
+        adjacency = adjacency.float()
+        if aggregation == "mean":
+            adjacency = adjacency / adjacency.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        self.aggregation = aggregation
+        self.register_buffer("adjacency", adjacency)
         self.convs = nn.ModuleList(nn.Linear(node_features if i == 0 else width, width) for i in range(layers))
         self.readout = _mlp([width] * readout_layers + [out_dim], final_activation=True)
 
