@@ -381,9 +381,9 @@ class FewShotLatencyPredictor:
         if self.progress is not None:
             progress = lambda fraction: self.progress("pretrain", fraction)  # noqa: E731
         model = LatencyPredictor(body=self.body_, embedding=self.embedding, embedding_dim=self.embedding_dim,
-                                 gcn_aggregation=self.gcn_aggregation, head_layers=self.head_layers, head_width=self.head_width, lr=self.source_lr,
-                                 epochs=self.source_epochs, batch_size=self.batch_size, seed=self.seed,
-                                 device=self.device, progress=progress)
+                                 gcn_aggregation=self.gcn_aggregation, head_layers=self.head_layers,
+                                 head_width=self.head_width, lr=self.source_lr, epochs=self.source_epochs,
+                                 batch_size=self.batch_size, seed=self.seed, device=self.device, progress=progress)
         self.source_splits_ = splits
         return model, self.encoder_.transform(ids), labels, rows, vectors
 
@@ -499,8 +499,9 @@ class FewShotLatencyPredictor:
 # the experiments runner's entry point
 
 DEFAULT_OPTIONS: dict[str, object] = {
-    "encoding": "vec", "embedding": "table", "predictor": "auto", "gcn_aggregation": "sum", "source_epochs": 250, "target_epochs": 50,
-    "source_lr": 4e-4, "target_lr": 1e-3, "target_labels": "fewshot", "eq1_correlation": "spearman",
+    "encoding": "vec", "embedding": "table", "predictor": "auto", "gcn_aggregation": "sum", "source_epochs": 250,
+    "target_epochs": 50, "source_lr": 4e-4, "target_lr": 1e-3, "target_labels": "fewshot",
+    "eq1_correlation": "spearman",
     "target_batch_size": None, "target_train": "auto", "freeze_above": 0.85, "head_layers": 4, "head_width": 200,
     "embedding_dim": 8,
     "batch_size": 128, "source_samples": None, "score_on": "heldout", "hwl_devices": None, "device": "auto",

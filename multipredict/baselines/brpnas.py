@@ -25,7 +25,8 @@ SPACES = ("nb201", "fbnet")
 
 DEFAULT_OPTIONS: dict[str, object] = {
     "encoding": "vec", "predictor": "auto", "gcn_aggregation": "sum", "epochs": 250, "lr": 4e-4, "head_layers": 4,
-    "head_width": 200, "batch_size": 128, "score_on": "heldout", "hwl_devices": None, "device": "auto", "progress": None,
+    "head_width": 200, "batch_size": 128, "score_on": "heldout", "hwl_devices": None, "device": "auto",
+    "progress": None,
 }
 OPTIONS = tuple(DEFAULT_OPTIONS)
 
@@ -68,9 +69,9 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
         if config["progress"] is not None:
             progress = lambda fraction, name=device: config["progress"](f"brpnas {name}", fraction)  # noqa: E731
         model = LatencyPredictor(body=body, embedding="none", gcn_aggregation=config["gcn_aggregation"],
-                                 head_layers=config["head_layers"],
-                                 head_width=config["head_width"], lr=config["lr"], epochs=config["epochs"],
-                                 batch_size=config["batch_size"], seed=seed, device=config["device"], progress=progress)
+                                 head_layers=config["head_layers"], head_width=config["head_width"], lr=config["lr"],
+                                 epochs=config["epochs"], batch_size=config["batch_size"], seed=seed,
+                                 device=config["device"], progress=progress)
         model.fit(encoder.transform(shots), minmax_labels(latency[shots], latency[shots]))
         scored = split_.scored_ids(shots)
         spearman, kendall = rank_correlations(model.predict(encoder.transform(scored)), latency[scored])
