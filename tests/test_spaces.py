@@ -53,3 +53,42 @@ def test_space_registry():
     assert spaces.get("fbnet") is fbnet
     with pytest.raises(UnknownNameError, match="valid spaces: nb201, fbnet"):
         spaces.get("nb101")
+
+
+def _cell(*ops: str) -> list[int]:
+    return [nb201.OPS.index(op) for op in ops]
+
+
+def test_brpnas_graph_of_a_cell_with_every_op_live():
+    adjacency, features = nb201.brpnas_graph(_cell(*["nor_conv_3x3"] * 6))
+    assert adjacency.shape == (9, 9) and features.shape == (9, len(nb201.BRPNAS_NODE_FEATURES))
+    assert (np.diag(adjacency) == 1).all() and (adjacency[0] == 1).all()  # the global node gathers all
+    # below the global node: the op-as-node graph (src -> dst), shifted by one
+    assert np.array_equal(adjacency[1:, 1:] - np.eye(8), nb201.graph_adjacency())
+    names = [nb201.BRPNAS_NODE_FEATURES[i] for i in features.argmax(axis=1)]
+    assert names == ["global", "input"] + ["nor_conv_3x3"] * 6 + ["output"]
+
+
+def test_brpnas_graph_contracts_skips_and_prunes_dead_ops():
+    # edge (0->1) a skip: the input links straight to the two ops that leave node 1
+    adjacency, features = nb201.brpnas_graph(_cell("skip_connect", *["nor_conv_1x1"] * 5))
+    assert adjacency[1, 1:].tolist() == [1, 0, 1, 1, 1, 1, 0, 0]  # input -> itself, edges 1, 2, 3, 4
+    assert adjacency[2].sum() == 1 and features[2].sum() == 0  # the skip node is left empty
+    # edge (0->1) a conv whose outputs are all 'none': computed by NB201's cell, but pruned here
+    adjacency, features = nb201.brpnas_graph(_cell("nor_conv_3x3", "avg_pool_3x3", "none", "nor_conv_1x1", "none",
+                                                   "nor_conv_1x1"))
+    assert features[2].sum() == 0 and adjacency[:, 2].sum() == 2  # only its self-loop and the global node
+    assert features[3, nb201.BRPNAS_NODE_FEATURES.index("avg_pool_3x3")] == 1
+    # a cell with no path from input to output keeps only the input / output / global markers
+    adjacency, features = nb201.brpnas_graph(_cell(*["none"] * 6))
+    assert np.array_equal(adjacency[1:, 1:], np.eye(8)) and features.sum() == 3
+
+
+def test_brpnas_graph_merges_cells_that_compute_different_ops():
+    import itertools
+
+    graphs = {tuple(np.concatenate([a.ravel(), f.ravel()]))
+              for a, f in (nb201.brpnas_graph(ops) for ops in itertools.product(range(5), repeat=6))}
+    assert len(graphs) == 8687  # of 15,625 cells
+    with pytest.raises(MultipredictError, match="6 op indices"):
+        nb201.brpnas_graph([3, 3, 3])

@@ -250,3 +250,34 @@ def test_fine_tuning_freezes_the_body_for_targets_close_to_a_source_device(mirro
     assert model._fine_tuned_part({"a": float("nan")}) == "head"
     assert model._fine_tuned_part({"a": 0.5, "b": 0.84}) == "all"
     assert model._fine_tuned_part({"a": 0.5, "b": 0.85}) == "head"
+
+
+def test_brpnas_eagle_recipe_trains_brpnas_own_gcn(mirror):
+    kwargs = dict(space="nb201", train_devices=[], test_devices=["fpga"], samples=40, seed=0, recipe="eagle",
+                  validation=10, epochs=25)
+    rows = brpnas.fit_and_score(**kwargs)
+    row = rows[0]
+    assert row["recipe"] == "eagle" and row["n_fewshot"] == 40 and row["n_measured"] == 50
+    assert row["n_eval"] == 15625 - 50  # neither the training nor the validation archs are scored
+    assert row["epochs_run"] == 25 and row["spearman"] > 0.5, row
+    with pytest.raises(MultipredictError, match="nb201 only"):
+        brpnas.fit_and_score(**{**kwargs, "space": "fbnet", "test_devices": ["fpga"]})
+    with pytest.raises(MultipredictError, match="head_width"):
+        brpnas.fit_and_score(**kwargs, head_width=100)
+    with pytest.raises(UnknownNameError, match="recipe"):
+        brpnas.fit_and_score(**{**kwargs, "recipe": "brp"})
+
+
+def test_brpnas_eagle_training_stops_early_on_a_stalled_validation_loss(mirror):
+    latency = device_latency("nb201", "raspi4")
+    ids = np.arange(0, 400, 20)
+    # no validation loss at all (NaN labels): stops at its first check, epoch 22, as BRP-NAS's code
+    _, epochs_run = brpnas.fit_eagle(ids, latency[ids], ids[:5], np.full(5, np.nan), epochs=200)
+    assert epochs_run == 22
+    # validation labels far above anything the net is fit to: the loss stalls, and training stops
+    # no earlier than 35 epochs after its first check
+    network, epochs_run = brpnas.fit_eagle(ids, latency[ids], ids[:5], np.full(5, 1e6), epochs=200)
+    assert 57 <= epochs_run < 200
+    # the same seed gives the same network
+    again, _ = brpnas.fit_eagle(ids, latency[ids], ids[:5], np.full(5, 1e6), epochs=epochs_run)
+    assert np.array_equal(brpnas.predict_eagle(network, ids), brpnas.predict_eagle(again, ids))

@@ -66,6 +66,36 @@ class GCNBody(nn.Module):
         return self.readout(h)
 
 
+class BRPNASGCN(nn.Module):
+    """BRP-NAS's own latency GCN (its released code): ``layers`` graph convolutions
+    ``dropout(relu(layernorm(A @ H @ W + b)))`` of width ``width`` over a per-cell adjacency, read
+    out at the global node (node 0) by one linear layer. Weights and biases start uniform in
+    +-1/sqrt(width), as that code's ``thomas`` init. ``forward(adjacency, features)`` -> (n,).
+    """
+
+    def __init__(self, node_features: int, *, layers: int = 4, width: int = 600, dropout: float = 0.002):
+        super().__init__()
+        if layers < 1:
+            raise ValueError(f"a GCN needs >= 1 graph layer; got {layers}")
+        bound = 1.0 / width ** 0.5
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.empty(node_features if i == 0 else width, width).uniform_(-bound, bound))
+            for i in range(layers))
+        self.biases = nn.ParameterList(nn.Parameter(torch.empty(width).uniform_(-bound, bound)) for _ in range(layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(layers))
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, adjacency: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        h = features
+        last = len(self.weights) - 1
+        for i, (weight, bias, norm) in enumerate(zip(self.weights, self.biases, self.norms)):
+            if i == last:  # only the global node (0) of the last layer is read: compute its row alone
+                adjacency = adjacency[:, :1]
+            h = self.dropout(torch.relu(norm(torch.bmm(adjacency, h) @ weight + bias)))
+        return self.out(h[:, 0]).squeeze(-1)
+
+
 class MLPBody(nn.Module):
     """``layers`` FC layers: ``in_dim -> width -> ... -> out_dim``, ReLU after each."""
 
