@@ -266,6 +266,10 @@ def test_brpnas_eagle_recipe_trains_brpnas_own_gcn(mirror):
         brpnas.fit_and_score(**kwargs, head_width=100)
     with pytest.raises(UnknownNameError, match="recipe"):
         brpnas.fit_and_score(**{**kwargs, "recipe": "brp"})
+    with pytest.raises(MultipredictError, match="samples=1"):
+        brpnas.fit_and_score(**{**kwargs, "samples": 1})
+    with pytest.raises(MultipredictError, match="validation=0"):
+        brpnas.fit_and_score(**{**kwargs, "validation": 0})
 
 
 def test_brpnas_eagle_training_stops_early_on_a_stalled_validation_loss(mirror):

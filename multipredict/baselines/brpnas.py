@@ -62,14 +62,14 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
         raise UnknownNameError("space", space, SPACES)
     if config["score_on"] not in SCORE_ON:
         raise UnknownNameError("score_on", config["score_on"], SCORE_ON)
+    if not isinstance(samples, (int, np.integer)) or samples < 2:
+        raise MultipredictError(f"samples={samples!r} is not valid; BRP-NAS trains on >= 2 target archs (900 or 3200 "
+                                "in the paper)")
     if config["recipe"] not in RECIPES:
         raise UnknownNameError("recipe", config["recipe"], RECIPES)
     if config["recipe"] == "eagle":
         return _eagle_rows(space=space, test_devices=test_devices, samples=samples, seed=seed, protocol=protocol,
                            config=config, explicit=set(options))
-    if not isinstance(samples, (int, np.integer)) or samples < 2:
-        raise MultipredictError(f"samples={samples!r} is not valid; BRP-NAS trains on >= 2 target archs (900 or 3200 "
-                                "in the paper)")
     encoding = encodings.check_encoding(config["encoding"])
     body = resolve_predictor(space, encoding, config["predictor"])
     hwl = [] if "hwl" not in encodings.uses(encoding) else list(config["hwl_devices"] or train_devices)
