@@ -185,8 +185,7 @@ def brpnas_graph(ops) -> tuple[np.ndarray, np.ndarray]:
     ops = [int(op) for op in ops]
     if len(ops) != 6 or any(not 0 <= op < len(OPS) for op in ops):
         raise MultipredictError(f"a NAS-Bench-201 cell has 6 op indices in 0..{len(OPS) - 1}; got {ops!r}")
-    inner = np.zeros((N_GRAPH_NODES, N_GRAPH_NODES), dtype=np.int8)  # node 0 input, 1..6 edge ops, 7 output
-    inner[:] = graph_adjacency()
+    inner = graph_adjacency().astype(np.int8)  # node 0 input, 1..6 edge ops, 7 output
     kind: list[str | None] = ["input"] + [None] * 6 + ["output"]
     for e, op in enumerate(ops):
         node = e + 1
