@@ -1,8 +1,8 @@
-"""Why the paper's BRP-NAS rows (Table 1: .79 / .81) are far below ours (.97): BRP-NAS's own graph.
+"""Why the paper's BRP-NAS rows (Table 1: .79 / .81) are far below ours (.97): BRP-NAS's own code.
 
-The paper's BRP-NAS cells equal HELP's paper, whose BRP-NAS is the predictor of BRP-NAS's
-released code (SamsungLabs/eagle). Our default BRP-NAS (``recipe="multipredict"``) is the
-Multi-Predict predictor trained from scratch, as the Multi-Predict paper describes it. This runs
+The paper does not say how it ran BRP-NAS; the candidate is BRP-NAS's released code
+(SamsungLabs/eagle). Our default BRP-NAS (``recipe="multipredict"``) is the Multi-Predict
+predictor trained from scratch, as the Multi-Predict paper describes it. This runs
 ``recipe="eagle"`` instead: BRP-NAS's own cell graph, GCN and training loop (see
 `multipredict.baselines.brpnas`), and prints two things per test device beside the paper:
 
@@ -32,12 +32,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from multipredict import encodings
 from multipredict.baselines import brpnas
 from multipredict.experiments.paper_numbers import NB201_TEST, paper_numbers
 from multipredict.experiments.reproduce import table_specs
 from multipredict.experiments.store import ParquetStore, run_cached
-from multipredict.predictors.evaluation import device_latency, few_shot_ids, rank_correlations, target_split
+from multipredict.predictors.evaluation import device_latency, rank_correlations
 from multipredict.protocols import help_split
 from multipredict.spaces import nb201
 
@@ -57,11 +56,9 @@ def both_scores(device: str, samples: int, seed: int, validation: int = 100) -> 
     """Train as ``recipe="eagle"`` does for this device, seed and budget (the trial's own draw, so the
     same network), then score on the trial's held-out archs and on HELP's trimmed query set."""
     latency = device_latency("nb201", device)
-    pool = encodings.pool("nb201", "vec", [device])
-    split = target_split("paper", "nb201", device, pool, seed, samples + validation)
-    drawn = few_shot_ids(split, samples + validation, seed)
-    network, epochs_run = brpnas.fit_eagle(drawn[:samples], latency[drawn[:samples]], drawn[samples:],
-                                           latency[drawn[samples:]], seed=seed)
+    pool, split, shots, held = brpnas.eagle_draw("paper", device, samples, validation, seed)
+    network, epochs_run = brpnas.fit_eagle(shots, latency[shots], held, latency[held], seed=seed)
+    drawn = np.concatenate([shots, held])
     heldout = split.scored_ids(drawn)
     query = np.setdiff1d(help_split("nb201", device, latency, pool).eval_ids, drawn)
     return {"heldout": rank_correlations(brpnas.predict_eagle(network, heldout), latency[heldout])[0],

@@ -124,21 +124,14 @@ def _eagle_rows(*, space: str, test_devices: list[str], samples: int, seed: int,
     rows = []
     for device in test_devices:
         started = time.perf_counter()
-        pool_ids = encodings.pool(space, "vec", [device])
-        split_ = target_split(protocol, space, device, pool_ids, seed, samples + validation, config["score_on"])
-        if samples + validation > len(split_.train_ids):
-            raise MultipredictError(f"{samples} training + {validation} validation archs asked of device {device!r}, "
-                                    f"whose {protocol!r} training pool holds {len(split_.train_ids)}; lower samples "
-                                    "or validation, or use protocol='paper'")
-        drawn = few_shot_ids(split_, samples + validation, seed)
-        shots, held = drawn[:samples], drawn[samples:]
+        pool_ids, split_, shots, held = eagle_draw(protocol, device, samples, validation, seed, config["score_on"])
         latency = device_latency(space, device)
         progress = None
         if config["progress"] is not None:
             progress = lambda fraction, name=device: config["progress"](f"brpnas {name}", fraction)  # noqa: E731
         model, epochs_run = fit_eagle(shots, latency[shots], held, latency[held], epochs=config["epochs"],
                                       lr=config["lr"], seed=seed, device=config["device"], progress=progress)
-        scored = split_.scored_ids(drawn)
+        scored = split_.scored_ids(np.concatenate([shots, held]))
         spearman, kendall = rank_correlations(predict_eagle(model, scored), latency[scored])
         rows.append({"method": METHOD, "space": space, "device": device, "samples": int(samples), "seed": int(seed),
                      "protocol": protocol, "spearman": spearman, "kendall": kendall, "n_eval": int(len(scored)),
@@ -149,6 +142,19 @@ def _eagle_rows(*, space: str, test_devices: list[str], samples: int, seed: int,
                      "score_on": config["score_on"], "hwl_devices": None, "recipe": "eagle",
                      "validation": int(validation), "epochs_run": int(epochs_run)})
     return rows
+
+
+def eagle_draw(protocol: str, device: str, samples: int, validation: int, seed: int, score_on: str = "heldout"):
+    """``(pool, split, training archs, validation archs)`` of an NB201 target under ``recipe="eagle"``:
+    one seeded draw of ``samples + validation`` archs from the target's training pool."""
+    pool_ids = encodings.pool("nb201", "vec", [device])
+    split_ = target_split(protocol, "nb201", device, pool_ids, seed, samples + validation, score_on)
+    if samples + validation > len(split_.train_ids):
+        raise MultipredictError(f"{samples} training + {validation} validation archs asked of device {device!r}, "
+                                f"whose {protocol!r} training pool holds {len(split_.train_ids)}; lower samples "
+                                "or validation, or use protocol='paper'")
+    drawn = few_shot_ids(split_, samples + validation, seed)
+    return pool_ids, split_, drawn[:samples], drawn[samples:]
 
 
 def fit_eagle(arch_ids, latency_ms, val_ids, val_latency_ms, *, epochs: int = 250, lr: float = 4e-4, seed: int = 0,
@@ -220,4 +226,4 @@ def predict_eagle(network, arch_ids, batch: int = 4096) -> np.ndarray:
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
 
 
-__all__ = ["fit_and_score", "fit_eagle", "predict_eagle", "OPTIONS", "DEFAULT_OPTIONS", "RECIPES", "EAGLE"]
+__all__ = ["fit_and_score", "eagle_draw", "fit_eagle", "predict_eagle", "OPTIONS", "DEFAULT_OPTIONS", "RECIPES", "EAGLE"]
