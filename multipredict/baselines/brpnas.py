@@ -12,9 +12,9 @@ Figure 6. Scored on the same held-out archs as the other methods for the same se
 skip edges contracted, dead ops pruned), its GCN (`networks.BRPNASGCN`: 4 x 600, layer norm),
 batch size 1, AdamW (lr 4e-4, weight decay 5e-4), L1 (sum) on the latency in ms, 100 more target
 archs for validation, the learning rate halved when the validation loss stalls for 10 epochs and
-training stopped when it stalls for 35 (both from epoch 21 on). The weights it keeps are the last
-epoch's: the code's "best" copy is ``state_dict()``, whose tensors are the live weights. It computes
-in float32 where that code uses float64.
+training stopped when it stalls for 35 (both checked after the first 21 epochs). The weights it
+keeps are the last epoch's: the code's "best" copy is ``state_dict()``, whose tensors are the live
+weights. It computes in float32 where that code uses float64.
 """
 
 from __future__ import annotations
@@ -161,8 +161,8 @@ def fit_eagle(arch_ids, latency_ms, val_ids, val_latency_ms, *, epochs: int = 25
               device: str = "auto", progress=None):
     """Train `networks.BRPNASGCN` on NB201 ``arch_ids`` as BRP-NAS's code does: one arch per step
     (shuffled by a generator seeded with ``seed``), L1 (sum) on the raw latency in ms, AdamW,
-    the learning rate halved on a validation plateau and training stopped early, both from epoch 21
-    on. Returns ``(network, epochs_run)``; the network keeps its last epoch's weights."""
+    the learning rate halved on a validation plateau and training stopped early, both checked
+    after the first 21 epochs. Returns ``(network, epochs_run)``; the network keeps its last epoch's weights."""
     import torch
 
     from ..predictors.latency import _deterministic, resolve_device
@@ -226,4 +226,5 @@ def predict_eagle(network, arch_ids, batch: int = 4096) -> np.ndarray:
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
 
 
-__all__ = ["fit_and_score", "eagle_draw", "fit_eagle", "predict_eagle", "OPTIONS", "DEFAULT_OPTIONS", "RECIPES", "EAGLE"]
+__all__ = ["fit_and_score", "eagle_draw", "fit_eagle", "predict_eagle", "OPTIONS", "DEFAULT_OPTIONS", "RECIPES",
+           "EAGLE"]
