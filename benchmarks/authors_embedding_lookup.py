@@ -12,10 +12,12 @@ This runs the Sample / Index rows of Tables 1 and 3 exactly as ``multipredict re
 (`multipredict.transfer.prepare_trial`, the same pretraining, few-shot draw and fine-tuning; stored
 pretrainings are reused) and scores each fine-tuned target twice: with its own embedding (our
 result, equal to the stored trial's) and with the embedding the authors' lookup would hand it.
-Ours are still our embeddings (HELP's 10 reference archs, min-max over those 10; codes of the
-position among our source devices); the authors' draw 8 random archs per run and code a device
-by its position in the full list, which this does not copy. A device the lookup names that is not
-a source device gets its own sample vector, or an index code no device was trained with.
+Ours are still our sample embeddings (HELP's 10 reference archs, min-max over those 10; the
+authors' draw 8 random archs per run). Index codes are by default the device's position among our
+source devices; ``--option index_order=authors`` codes every device by its position in the full
+list, as the authors' code does, and the lookup then hands a target the code of its
+train+transfer position. A device the lookup names that is not a source device gets its own
+sample vector, or its index code (with the default order: a code no device was trained with).
 
     python benchmarks/authors_embedding_lookup.py --dir table1=runs/t1 --dir table3=runs/t3 --seeds 0,1,2
     python benchmarks/authors_embedding_lookup.py --tables table1 --dir table1=runs/auth_t1 \
@@ -38,23 +40,7 @@ from multipredict.predictors import hardware
 from multipredict.predictors.evaluation import device_latency, rank_correlations
 from multipredict.transfer import prepare_trial
 
-# the authors' get_full_device_list(): the order their sample / index embeddings are keyed by
-FULL_DEVICE_LIST = {
-    "nb201": ["1080ti_1", "2080ti_1", "desktop_cpu_core_i7_7820x_fp32", "embedded_gpu_jetson_nano_fp32", "eyeriss",
-              "gold_6240", "mobile_cpu_snapdragon_855_kryo_485_int8", "mobile_gpu_snapdragon_450_adreno_506_int8",
-              "pixel2", "samsung_a50", "silver_4210r", "titan_rtx_32", "titanx_32", "titanxp_32", "1080ti_256",
-              "2080ti_256", "desktop_gpu_gtx_1080ti_fp32", "embedded_tpu_edge_tpu_int8", "fpga",
-              "mobile_cpu_snapdragon_450_cortex_a53_int8", "mobile_dsp_snapdragon_675_hexagon_685_int8",
-              "mobile_gpu_snapdragon_675_adreno_612_int8", "pixel3", "samsung_s7", "titan_rtx_1", "titanx_1",
-              "titanxp_1", "1080ti_32", "2080ti_32", "embedded_gpu_jetson_nano_fp16", "essential_ph_1", "gold_6226",
-              "mobile_cpu_snapdragon_675_kryo_460_int8", "mobile_dsp_snapdragon_855_hexagon_690_int8",
-              "mobile_gpu_snapdragon_855_adreno_640_int8", "raspi4", "silver_4114", "titan_rtx_256", "titanx_256",
-              "titanxp_256"],
-    "fbnet": ["1080ti_1", "1080ti_64", "2080ti_32", "essential_ph_1", "fpga", "gold_6240", "pixel3", "samsung_a50",
-              "silver_4114", "titan_rtx_1", "titan_rtx_64", "titanx_32", "titanxp_1", "titanxp_64", "1080ti_32",
-              "2080ti_1", "2080ti_64", "eyeriss", "gold_6226", "pixel2", "raspi4", "samsung_s7", "silver_4210r",
-              "titan_rtx_32", "titanx_1", "titanx_64", "titanxp_32"],
-}
+FULL_DEVICE_LIST = hardware.AUTHORS_DEVICE_ORDER  # the order their sample / index embeddings are keyed by
 METHODS = ("TL Vec Sample", "TL Vec Index")
 
 
@@ -82,6 +68,9 @@ def score_both(space, train, test, method, samples, seed, protocol, options, pap
             row = model.source_devices.index(other)
         elif model.embedding == "sample":
             row = predictor.add_device(vector=hardware.sample_vector(space, other))
+        elif model.index_order == "authors":  # the code the authors' scoring hands it: `other`'s own code
+            row = predictor.add_device(vector=hardware.index_vector(hardware.authors_position(space, other),
+                                                                    model.embedding_dim))
         else:  # a code after every source and target position: one no device was trained or tuned with
             position = len(train) + len(test) + FULL_DEVICE_LIST[space].index(other)
             row = predictor.add_device(vector=hardware.index_vector(position, model.embedding_dim))

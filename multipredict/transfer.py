@@ -182,7 +182,9 @@ class FewShotLatencyPredictor:
     ``all`` trains every weight; ``auto``, the default, freezes the body when the closest source
     device's correlation with the target on the few-shot archs (Eq. 1's) is at least
     ``freeze_above`` (0.85), and trains every weight for a target no source device resembles),
-    ``head_layers``/``head_width`` (4, 200), ``embedding_dim`` (8), ``batch_size`` (128),
+    ``head_layers``/``head_width`` (4, 200), ``embedding_dim`` (8), ``index_order`` (``sources``:
+    an ``index`` code numbers the device among the source devices, targets after them; ``authors``:
+    its position in the authors' code's device list, `hardware.AUTHORS_DEVICE_ORDER`), ``batch_size`` (128),
     ``protocol`` (paper|help), ``seed``, ``device`` (torch device, auto = CUDA if available),
     ``pool_devices`` (extra devices, e.g. the test devices, that must be measured on every pool
     arch), ``pretrain_dir`` (a folder that keeps each pretraining's weights, so another process or a
@@ -199,7 +201,8 @@ class FewShotLatencyPredictor:
                  eq1_correlation: str = "spearman",
                  target_batch_size: int | None = None, target_train: str = "auto",
                  freeze_above: float = 0.85, head_layers: int = 4, head_width: int = 200,
-                 embedding_dim: int = 8, batch_size: int = 128, protocol: str = "paper", seed: int = 0,
+                 embedding_dim: int = 8, index_order: str = "sources", batch_size: int = 128,
+                 protocol: str = "paper", seed: int = 0,
                  device: str = "auto", pool_devices: Sequence[str] = (), pretrain_dir: str | None = None,
                  progress: Callable[[str, float], None] | None = None):
         self.space = space
@@ -222,6 +225,7 @@ class FewShotLatencyPredictor:
         self.head_layers = head_layers
         self.head_width = head_width
         self.embedding_dim = embedding_dim
+        self.index_order = index_order
         self.batch_size = batch_size
         self.protocol = protocol
         self.seed = seed
@@ -238,6 +242,11 @@ class FewShotLatencyPredictor:
         encodings.check_encoding(self.encoding)
         if self.embedding not in TRANSFER_EMBEDDINGS:
             raise UnknownNameError("hardware embedding", self.embedding, TRANSFER_EMBEDDINGS)
+        if self.index_order not in hardware.INDEX_ORDERS:
+            raise UnknownNameError("index_order", self.index_order, hardware.INDEX_ORDERS)
+        if self.embedding == "index" and self.index_order == "authors":
+            for name in self.source_devices:
+                hardware.authors_position(self.space, name)
         if self.protocol not in PROTOCOLS:
             raise UnknownNameError("protocol", self.protocol, PROTOCOLS)
         if self.target_labels not in TARGET_LABELS:
@@ -280,6 +289,9 @@ class FewShotLatencyPredictor:
         # a GCN's aggregation joins the key unless it is "mean", which every key before it implied,
         # so that pretrainings stored then stay valid (and are not mistaken for "sum" ones)
         aggregation = (self.gcn_aggregation,) if self.body_ == "gcn" and self.gcn_aggregation != "mean" else ()
+        # likewise the index order joins only when it changes the pretraining's codes
+        if self.embedding == "index" and self.index_order != "sources":
+            aggregation += (("index_order", self.index_order),)
         return (__version__, torch.__version__, self.space, tuple(self.source_devices), self.encoding, self.embedding,
                 self.body_, tuple(self.hwl_devices_), source_samples, int(self.source_epochs), float(self.source_lr),
                 int(self.head_layers), int(self.head_width), int(self.embedding_dim), int(self.batch_size),
@@ -376,7 +388,8 @@ class FewShotLatencyPredictor:
         if self.embedding == "sample":
             vectors = np.stack([hardware.sample_vector(self.space, d) for d in self.source_devices])
         elif self.embedding == "index":
-            vectors = np.stack([hardware.index_vector(r, self.embedding_dim) for r in range(len(self.source_devices))])
+            vectors = np.stack([hardware.index_vector(self._index_position(name, row), self.embedding_dim)
+                                for row, name in enumerate(self.source_devices)])
         progress = None
         if self.progress is not None:
             progress = lambda fraction: self.progress("pretrain", fraction)  # noqa: E731
@@ -386,6 +399,14 @@ class FewShotLatencyPredictor:
                                  batch_size=self.batch_size, seed=self.seed, device=self.device, progress=progress)
         self.source_splits_ = splits
         return model, self.encoder_.transform(ids), labels, rows, vectors
+
+    def _index_position(self, name: str, position: int) -> int:
+        """The position an ``index`` code stands for: ``position`` (among the source devices, then
+        the targets in the order they were added) or, with ``index_order="authors"``, the device's
+        position in the authors' device list."""
+        if self.index_order == "authors":
+            return hardware.authors_position(self.space, name)
+        return position
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "pretrained_"):
@@ -409,6 +430,8 @@ class FewShotLatencyPredictor:
         if name in self.source_devices:
             raise MultipredictError(f"{name!r} is a source device; a target must be a device the predictor was "
                                     "not pretrained on")
+        if self.embedding == "index":
+            self._index_position(name, 0)  # a device the chosen order cannot code fails before any change
         model = self.pretrained_.copy()
         row, closest, correlations = None, None, {}
         position = len(self.source_devices) + self.n_added_  # unique per device added, for `index`
@@ -435,7 +458,8 @@ class FewShotLatencyPredictor:
             row = model.add_device(vector=vector)
             n_measured = len(np.union1d(ids, references))
         else:
-            row = model.add_device(vector=hardware.index_vector(position, self.embedding_dim))
+            row = model.add_device(vector=hardware.index_vector(self._index_position(name, position),
+                                                                self.embedding_dim))
         features = self.encoder_.transform(ids)
         scale, offset = self._label_scaling(model, features, row, latency)
         trained = self._fine_tuned_part(correlations)
@@ -503,7 +527,7 @@ DEFAULT_OPTIONS: dict[str, object] = {
     "target_epochs": 50, "source_lr": 4e-4, "target_lr": 1e-3, "target_labels": "fewshot",
     "eq1_correlation": "spearman",
     "target_batch_size": None, "target_train": "auto", "freeze_above": 0.85, "head_layers": 4, "head_width": 200,
-    "embedding_dim": 8,
+    "embedding_dim": 8, "index_order": "sources",
     "batch_size": 128, "source_samples": None, "score_on": "heldout", "hwl_devices": None, "device": "auto",
     "pretrain_dir": None, "progress": None,
 }
@@ -560,7 +584,8 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     batch size: full batch for a few samples), target_train (auto|head|all: fine-tune the embedding and
     head with the arch body frozen, as the authors' code does, or every weight; auto = head when the
     closest source device's Eq. 1 correlation >= freeze_above (0.85), else all), head_layers (4),
-    head_width (200), embedding_dim (8),
+    head_width (200), embedding_dim (8), index_order (sources|authors: which position an ``index``
+    code stands for, the device's among the source devices or in the authors' device list),
     batch_size (128), source_samples (900 NB201 / 4000 FBNet), score_on (heldout|all), hwl_devices
     (default: the train devices), device (auto|cpu|cuda), pretrain_dir (keep / reuse pretrained weights
     there), progress (callable(stage, fraction)).
@@ -590,6 +615,7 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
             "pretrain_cached": bool(model.pretrain_cached_), "encoding": model.encoding, "embedding": model.embedding,
             "predictor": model.body_, "gcn_aggregation": model.gcn_aggregation if model.body_ == "gcn" else None,
             "head_layers": model.head_layers, "head_width": model.head_width,
+            "index_order": model.index_order if model.embedding == "index" else None,
             "source_epochs": model.source_epochs, "target_epochs": model.target_epochs,
             "source_lr": float(model.source_lr), "target_lr": float(model.target_lr),
             "target_labels": model.target_labels, "eq1_correlation": model.eq1_correlation,

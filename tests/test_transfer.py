@@ -185,6 +185,32 @@ def test_the_gcn_aggregation_names_its_own_pretraining(mirror):
                                gcn_aggregation="max")
 
 
+def test_index_codes_can_follow_the_authors_device_list(mirror):
+    from multipredict.predictors import hardware, index_vector
+
+    kwargs = dict(embedding="index", source_samples=50, source_epochs=1, target_epochs=1, predictor="mlp")
+    ours = transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1", "pixel3"], **kwargs).fit()
+    authors = transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1", "pixel3"], index_order="authors", **kwargs).fit()
+    assert ours._cache_key(ours.pool_ids_) != authors._cache_key(authors.pool_ids_)
+    # sources: 0, 1 in source order; authors: 1080ti_1 is their device 0, pixel3 their device 6
+    assert np.array_equal(ours.pretrained_.embedding_table(), np.stack([index_vector(0), index_vector(1)]))
+    assert np.array_equal(authors.pretrained_.embedding_table(), np.stack([index_vector(0), index_vector(6)]))
+    ids = np.arange(10)
+    for model, code in ((ours, 2), (authors, hardware.AUTHORS_DEVICE_ORDER["fbnet"].index("raspi4"))):
+        target = model.add_device("raspi4", ids, device_latency("fbnet", "raspi4")[ids])
+        assert np.array_equal(target.predictor.embedding_table()[target.row], index_vector(code))
+    assert code == 20
+    with pytest.raises(MultipredictError, match="'nonesuch' is not in the authors' fbnet device list"):
+        authors.add_device("nonesuch", ids, device_latency("fbnet", "raspi4")[ids])
+    with pytest.raises(UnknownNameError, match="index_order 'full'"):
+        transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1"], embedding="index", index_order="full").fit()
+    # a table embedding has no codes: the option leaves its pretraining (and key) alone
+    table = [transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1"], index_order=order) for order in ("sources", "authors")]
+    for model in table:
+        model.body_ = "mlp"
+    assert table[0]._cache_key(ids) == table[1]._cache_key(ids)
+
+
 def test_eq1_with_pearson_on_log_latency(mirror):
     rng = np.random.default_rng(1)
     ids = rng.choice(15625, size=10, replace=False)
