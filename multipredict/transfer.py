@@ -184,7 +184,8 @@ class FewShotLatencyPredictor:
     ``freeze_above`` (0.85), and trains every weight for a target no source device resembles),
     ``head_layers``/``head_width`` (4, 200), ``embedding_dim`` (8), ``index_order`` (``sources``:
     an ``index`` code numbers the device among the source devices, targets after them; ``authors``:
-    its position in the authors' code's device list, `hardware.AUTHORS_DEVICE_ORDER`), ``batch_size`` (128),
+    its position in the authors' code's device list, `hardware.AUTHORS_DEVICE_ORDER`),
+    ``batch_size`` (128),
     ``protocol`` (paper|help), ``seed``, ``device`` (torch device, auto = CUDA if available),
     ``pool_devices`` (extra devices, e.g. the test devices, that must be measured on every pool
     arch), ``pretrain_dir`` (a folder that keeps each pretraining's weights, so another process or a
@@ -288,15 +289,15 @@ class FewShotLatencyPredictor:
         source_samples = int(self.source_samples or SOURCE_SAMPLES.get(self.space, 900))
         # a GCN's aggregation joins the key unless it is "mean", which every key before it implied,
         # so that pretrainings stored then stay valid (and are not mistaken for "sum" ones)
-        aggregation = (self.gcn_aggregation,) if self.body_ == "gcn" and self.gcn_aggregation != "mean" else ()
+        extra = (self.gcn_aggregation,) if self.body_ == "gcn" and self.gcn_aggregation != "mean" else ()
         # likewise the index order joins only when it changes the pretraining's codes
         if self.embedding == "index" and self.index_order != "sources":
-            aggregation += (("index_order", self.index_order),)
+            extra += (("index_order", self.index_order),)
         return (__version__, torch.__version__, self.space, tuple(self.source_devices), self.encoding, self.embedding,
                 self.body_, tuple(self.hwl_devices_), source_samples, int(self.source_epochs), float(self.source_lr),
                 int(self.head_layers), int(self.head_width), int(self.embedding_dim), int(self.batch_size),
                 self.protocol, int(self.seed), resolve_device(self.device).type,
-                hashlib.sha256(np.asarray(pool_ids, dtype=np.int64).tobytes()).hexdigest()) + aggregation
+                hashlib.sha256(np.asarray(pool_ids, dtype=np.int64).tobytes()).hexdigest()) + extra
 
     def _pretrain_file(self, key: tuple) -> Path | None:
         if self.pretrain_dir is None:

@@ -205,7 +205,8 @@ def test_index_codes_can_follow_the_authors_device_list(mirror):
     with pytest.raises(UnknownNameError, match="index_order 'full'"):
         transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1"], embedding="index", index_order="full").fit()
     # a table embedding has no codes: the option leaves its pretraining (and key) alone
-    table = [transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1"], index_order=order) for order in ("sources", "authors")]
+    table = [transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1"], index_order=order)
+             for order in ("sources", "authors")]
     for model in table:
         model.body_ = "mlp"
     assert table[0]._cache_key(ids) == table[1]._cache_key(ids)
