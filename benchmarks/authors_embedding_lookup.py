@@ -40,13 +40,12 @@ from multipredict.predictors import hardware
 from multipredict.predictors.evaluation import device_latency, rank_correlations
 from multipredict.transfer import prepare_trial
 
-FULL_DEVICE_LIST = hardware.AUTHORS_DEVICE_ORDER  # the order their sample / index embeddings are keyed by
 METHODS = ("TL Vec Sample", "TL Vec Index")
 
 
 def looked_up_device(space: str, train: list[str], test: list[str], name: str) -> str:
     """The device whose embedding the authors' scoring hands target ``name``."""
-    return FULL_DEVICE_LIST[space][(train + test).index(name)]
+    return hardware.AUTHORS_DEVICE_ORDER[space][(train + test).index(name)]
 
 
 def score_both(space, train, test, method, samples, seed, protocol, options, paper: dict) -> list[dict]:
@@ -72,7 +71,7 @@ def score_both(space, train, test, method, samples, seed, protocol, options, pap
             row = predictor.add_device(vector=hardware.index_vector(hardware.authors_position(space, other),
                                                                     model.embedding_dim))
         else:  # a code after every source and target position: one no device was trained or tuned with
-            position = len(train) + len(test) + FULL_DEVICE_LIST[space].index(other)
+            position = len(train) + len(test) + hardware.authors_position(space, other)
             row = predictor.add_device(vector=hardware.index_vector(position, model.embedding_dim))
         looked_up = predictor.predict(features, np.full(len(scored), row))
         truth = latency[scored]
