@@ -1,13 +1,14 @@
-"""Table 1's TL Vec Index row (NB201), with the authors' whole Index loop emulated.
+"""The TL Vec Index rows of Tables 1 (NB201) and 3 (FBNet), with the authors' whole Index loop emulated.
 
-Our engine reads .944 on this row, the paper .86. `authors_embedding_lookup.py` measures the part
-the code's scoring lookup explains. This goes further and runs what the authors' released code
-(``fsh_advanced_training.py``, config 27120015 in its ``config_mapper.log``) does around the
-predictor, on top of our engine:
+Our engine reads .944 on Table 1's row, the paper .86. `authors_embedding_lookup.py` measures the
+part the code's scoring lookup explains. This goes further and runs what the authors' released code
+(``fsh_advanced_training.py``, configs 27120015 / 27120021 in its ``config_mapper.log``) does around
+the predictor, on top of our engine:
 
-- its pretraining set and codes (default options): 100 distinct archs per source device for 2250
-  epochs (the code's 900 archs, dealt out to its 9 devices, for 250 epochs), index codes by the
-  device's position in the authors' device list (``index_order=authors``), a 2 x 1000 head;
+- its pretraining set and codes (default options): on NB201 100 distinct archs per source device
+  for 2250 epochs (the code's 900 archs, dealt out to its 9 devices, for 250 epochs; on FBNet its
+  4000 archs reach every device, as ours do), index codes by the device's position in the authors'
+  device list (``index_order=authors``), a 2 x 1000 head;
 - its fine-tuning loop: body frozen, batch k / 2, ``--rounds`` continued fine-tunes per target,
   each scored with the code the lookup hands the target, and the Spearman taken of the *sum* of the
   rounds' predictions; the network is carried from target to target in the test-device order
@@ -16,8 +17,8 @@ predictor, on top of our engine:
   ``embedding_mlp`` (a fixed code passes through a trainable Linear(8, 100)-ReLU-Linear(100, 8)-ReLU),
   ``sigmoid`` (a sigmoid on the output; head layers initialised N(0, sqrt(2 / (m + n))) weights and
   N(0, sqrt(1 / m)) biases), ``labels`` (every device's labels min-max over all its archs, not over
-  its training / few-shot archs), ``gcn`` (4 graph layers with U(-0.05, 0.05) weights, no ReLU on
-  the 30-wide readout).
+  its training / few-shot archs), ``gcn`` (NB201: 4 graph layers with U(-0.05, 0.05) weights, no
+  ReLU on the 30-wide readout; the code's FBNet MLP is already ours).
 
 The ``--emulate`` parts patch our engine's classes for the duration of the run only, and each set
 of parts keeps its pretrainings in its own subfolder of ``--pretrain-dir``: a pretraining's cache
@@ -25,6 +26,8 @@ key does not see these patches.
 
     python benchmarks/authors_index_loop.py --seeds 0,1,2 --pretrain-dir runs/index_loop \
         --emulate embedding_mlp,sigmoid,labels,gcn    # 5.5-8 min per seed on one core (~1.5 stored)
+    python benchmarks/authors_index_loop.py --table table3 --seeds 0,1,2 --pretrain-dir runs/index_loop \
+        --emulate embedding_mlp,sigmoid,labels
 """
 
 from __future__ import annotations
@@ -50,9 +53,9 @@ from multipredict.predictors.evaluation import device_latency, rank_correlations
 
 METHOD = "TL Vec Index"
 EMULATIONS = ("embedding_mlp", "sigmoid", "labels", "gcn")
-# config 27120015's pretraining and head, in our options
-CODE_OPTIONS = {"index_order": "authors", "source_samples": 100, "source_epochs": 2250,
-                "target_batch_size": 5, "head_layers": 2, "head_width": 1000}
+# configs 27120015 (NB201) / 27120021 (FBNet): pretraining set, codes and head, in our options
+CODE_OPTIONS = {"index_order": "authors", "target_batch_size": 5, "head_layers": 2, "head_width": 1000}
+CODE_PRETRAINING = {"table1": {"source_samples": 100, "source_epochs": 2250}, "table3": {}}
 
 
 def _authors_init(layer: nn.Linear) -> nn.Linear:
@@ -172,6 +175,7 @@ def run_seed(spec, options: dict, seed: int, rounds: int, carry: bool, full_late
 
 def main(argv=None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--table", default="table1", choices=sorted(CODE_PRETRAINING))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--rounds", type=int, default=10, help="continued fine-tunes per target (the code's 10)")
     parser.add_argument("--no-carry", action="store_true", help="start every target from the pretrained network")
@@ -180,22 +184,24 @@ def main(argv=None) -> pd.DataFrame:
                         help="pretrainings are kept in a subfolder per --emulate set")
     parser.add_argument("--csv", default=None)
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                        help="a transfer setting over the code's defaults "
-                             f"{CODE_OPTIONS}, as for `multipredict reproduce --option` (repeatable)")
+                        help=f"a transfer setting over the code's {CODE_OPTIONS} (and, for Table 1, "
+                             f"{CODE_PRETRAINING['table1']}), as for `multipredict reproduce --option` (repeatable)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         raise SystemExit(f"--rounds {args.rounds}: expected at least 1 fine-tune per target")
     parts = sorted(p for p in args.emulate.split(",") if p)
-    options = {**CODE_OPTIONS, **dict(parse_option(text) for text in args.option)}
+    if "gcn" in parts and args.table != "table1":
+        raise SystemExit(f"--emulate gcn: {args.table} has no GCN (the code's FBNet MLP body is already ours); drop it")
+    options = {**CODE_OPTIONS, **CODE_PRETRAINING[args.table], **dict(parse_option(text) for text in args.option)}
     if options["index_order"] != "authors":
         raise SystemExit("index_order must stay 'authors': the lookup emulated here hands out the authors' codes")
     seeds = [int(s) for s in args.seeds.split(",")]
     pretrain_dir = Path(args.pretrain_dir) / ("+".join(parts) or "engine")
-    paper = {(r.method, int(r.samples), r.device): float(r.value) for r in paper_numbers("table1").itertuples()}
+    paper = {(r.method, int(r.samples), r.device): float(r.value) for r in paper_numbers(args.table).itertuples()}
     full_latency: dict = {}
     rows = []
     with emulating(parts, full_latency):
-        (_, spec), = table_specs("table1", repeats=max(seeds) + 1, methods=[METHOD], options=options,
+        (_, spec), = table_specs(args.table, repeats=max(seeds) + 1, methods=[METHOD], options=options,
                                  pretrain_dir=pretrain_dir)
         options = spec.options_for(registry.get(METHOD))
         for seed in seeds:
