@@ -43,6 +43,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from authors_embedding_lookup import looked_up_device  # the sibling benchmark: one definition of the lookup
 from multipredict import protocols, transfer
 from multipredict.cli import parse_option
 from multipredict.experiments import methods as registry
@@ -147,8 +148,9 @@ def run_seed(spec, options: dict, seed: int, rounds: int, carry: bool, full_late
         target = model.add_device(name, shots, latency[shots])
         scored = split_.scored_ids(shots)
         features, shot_features = model.encoder_.transform(scored), model.encoder_.transform(shots)
-        # the code scores a target with the code of its train + transfer position in the full list
-        lookup_code = hardware.index_vector((train + test).index(name), model.embedding_dim)
+        # the code scores a target with the code of the device at its train + transfer position
+        other = looked_up_device(spec.space, train, test, name)
+        lookup_code = hardware.index_vector(hardware.authors_position(spec.space, other), model.embedding_dim)
         labels = target.label_scale * latency[shots] + target.label_offset
         own, looked_up = [], []
         for round_ in range(rounds):
@@ -161,8 +163,7 @@ def run_seed(spec, options: dict, seed: int, rounds: int, carry: bool, full_late
             own.append(target.predictor.predict(features, np.full(len(scored), target.row)))
             looked_up.append(probe.predict(features, np.full(len(scored), row)))
         truth = latency[scored]
-        rows.append({"seed": seed, "device": name, "looked_up": hardware.AUTHORS_DEVICE_ORDER[spec.space][
-                         (train + test).index(name)],
+        rows.append({"seed": seed, "device": name, "looked_up": other,
                      "own_first": rank_correlations(own[0], truth)[0],
                      "own_summed": rank_correlations(np.sum(own, axis=0), truth)[0],
                      "lookup_summed": rank_correlations(np.sum(looked_up, axis=0), truth)[0],
@@ -195,7 +196,10 @@ def main(argv=None) -> pd.DataFrame:
     options = {**CODE_OPTIONS, **CODE_PRETRAINING[args.table], **dict(parse_option(text) for text in args.option)}
     if options["index_order"] != "authors":
         raise SystemExit("index_order must stay 'authors': the lookup emulated here hands out the authors' codes")
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise SystemExit(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
     pretrain_dir = Path(args.pretrain_dir) / ("+".join(parts) or "engine")
     paper = {(r.method, int(r.samples), r.device): float(r.value) for r in paper_numbers(args.table).itertuples()}
     full_latency: dict = {}
