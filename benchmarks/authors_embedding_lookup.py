@@ -48,6 +48,22 @@ def looked_up_device(space: str, train: list[str], test: list[str], name: str) -
     return hardware.AUTHORS_DEVICE_ORDER[space][(train + test).index(name)]
 
 
+def looked_up_row(model, predictor, train: list[str], test: list[str], other: str) -> int:
+    """The row of ``predictor`` (a copy of a fine-tuned target's, which this may extend) holding the
+    embedding the authors' scoring hands a target whose looked-up device is ``other``."""
+    space = model.space
+    if other in model.source_devices:
+        return model.source_devices.index(other)
+    if model.embedding == "sample":
+        return predictor.add_device(vector=hardware.sample_vector(space, other))
+    if model.index_order == "authors":  # the code the authors' scoring hands it: `other`'s own code
+        return predictor.add_device(vector=hardware.index_vector(hardware.authors_position(space, other),
+                                                                 model.embedding_dim))
+    # a code after every source and target position: one no device was trained or tuned with
+    position = len(train) + len(test) + hardware.authors_position(space, other)
+    return predictor.add_device(vector=hardware.index_vector(position, model.embedding_dim))
+
+
 def score_both(space, train, test, method, samples, seed, protocol, options, paper: dict) -> list[dict]:
     """``paper``: the published cells, ``{(method, samples, device): value}``."""
     model, draws, _ = prepare_trial(space=space, train_devices=train, test_devices=test, samples=samples, seed=seed,
@@ -63,16 +79,7 @@ def score_both(space, train, test, method, samples, seed, protocol, options, pap
         own = target.predictor.predict(features, np.full(len(scored), target.row))
         other = looked_up_device(space, list(train), list(test), name)
         predictor = target.predictor.copy()
-        if other in model.source_devices:
-            row = model.source_devices.index(other)
-        elif model.embedding == "sample":
-            row = predictor.add_device(vector=hardware.sample_vector(space, other))
-        elif model.index_order == "authors":  # the code the authors' scoring hands it: `other`'s own code
-            row = predictor.add_device(vector=hardware.index_vector(hardware.authors_position(space, other),
-                                                                    model.embedding_dim))
-        else:  # a code after every source and target position: one no device was trained or tuned with
-            position = len(train) + len(test) + hardware.authors_position(space, other)
-            row = predictor.add_device(vector=hardware.index_vector(position, model.embedding_dim))
+        row = looked_up_row(model, predictor, list(train), list(test), other)
         looked_up = predictor.predict(features, np.full(len(scored), row))
         truth = latency[scored]
         other_latency = device_latency(space, other)[scored]

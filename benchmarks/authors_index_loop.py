@@ -43,13 +43,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from authors_embedding_lookup import looked_up_device  # the sibling benchmark: one definition of the lookup
+from authors_embedding_lookup import looked_up_device, looked_up_row  # one definition of the lookup
 from multipredict import protocols, transfer
 from multipredict.cli import parse_option
 from multipredict.experiments import methods as registry
 from multipredict.experiments.paper_numbers import paper_numbers
 from multipredict.experiments.reproduce import table_specs
-from multipredict.predictors import hardware, networks
+from multipredict.predictors import networks
 from multipredict.predictors.evaluation import device_latency, rank_correlations
 
 METHOD = "TL Vec Index"
@@ -148,9 +148,7 @@ def run_seed(spec, options: dict, seed: int, rounds: int, carry: bool, full_late
         target = model.add_device(name, shots, latency[shots])
         scored = split_.scored_ids(shots)
         features, shot_features = model.encoder_.transform(scored), model.encoder_.transform(shots)
-        # the code scores a target with the code of the device at its train + transfer position
         other = looked_up_device(spec.space, train, test, name)
-        lookup_code = hardware.index_vector(hardware.authors_position(spec.space, other), model.embedding_dim)
         labels = target.label_scale * latency[shots] + target.label_offset
         own, looked_up = [], []
         for round_ in range(rounds):
@@ -159,7 +157,7 @@ def run_seed(spec, options: dict, seed: int, rounds: int, carry: bool, full_late
                                            epochs=model.target_epochs, batch_size=model.target_batch_size,
                                            train=target.fine_tuned)
             probe = target.predictor.copy()
-            row = probe.add_device(vector=lookup_code)
+            row = looked_up_row(model, probe, train, test, other)
             own.append(target.predictor.predict(features, np.full(len(scored), target.row)))
             looked_up.append(probe.predict(features, np.full(len(scored), row)))
         truth = latency[scored]

@@ -431,11 +431,12 @@ class FewShotLatencyPredictor:
         if name in self.source_devices:
             raise MultipredictError(f"{name!r} is a source device; a target must be a device the predictor was "
                                     "not pretrained on")
+        code_position = None
         if self.embedding == "index":
-            self._index_position(name, 0)  # a device the chosen order cannot code fails before any change
+            # unique per device added; a device the chosen order cannot code fails here, before any change
+            code_position = self._index_position(name, len(self.source_devices) + self.n_added_)
         model = self.pretrained_.copy()
         row, closest, correlations = None, None, {}
-        position = len(self.source_devices) + self.n_added_  # unique per device added, for `index`
         self.n_added_ += 1
         n_measured = len(np.unique(ids))
         if self.embedding == "table" and len(ids) < 2:
@@ -459,8 +460,7 @@ class FewShotLatencyPredictor:
             row = model.add_device(vector=vector)
             n_measured = len(np.union1d(ids, references))
         else:
-            row = model.add_device(vector=hardware.index_vector(self._index_position(name, position),
-                                                                self.embedding_dim))
+            row = model.add_device(vector=hardware.index_vector(code_position, self.embedding_dim))
         features = self.encoder_.transform(ids)
         scale, offset = self._label_scaling(model, features, row, latency)
         trained = self._fine_tuned_part(correlations)
