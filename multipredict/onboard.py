@@ -38,6 +38,9 @@ class OnboardResult:
     source_devices: list[str] = field(repr=False)
     settings: dict = field(default_factory=dict, repr=False)
     fine_tuned: str | None = None  # "head" (arch body frozen) or "all", see FewShotLatencyPredictor
+    # one row per measured arch: arch_id, measured_ms, cv_predicted_ms (predicted by a fold that never saw it)
+    cv_predictions: pd.DataFrame | None = field(default=None, repr=False)
+    pretrained_from: str = "trained"  # where the pretrained source model came from: trained / cache / shipped
 
     def summary(self) -> str:
         trained = {"head": "; fine-tuned the hardware embedding and head (the arch body kept: a public device "
@@ -108,12 +111,14 @@ def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def onboard(space: str, measurements, *, device: str = "my_device", source_devices=None, folds: int = 5,
-            seed: int = 0, predict_archs=None, **predictor_options) -> OnboardResult:
+            seed: int = 0, predict_archs=None, progress=None, **predictor_options) -> OnboardResult:
     """Fit the transfer predictor for a new device and predict every arch of the space.
 
     ``source_devices``: public devices to pretrain on (default: every HELP device of the space).
     ``predictor_options``: passed to :class:`multipredict.transfer.FewShotLatencyPredictor`
     (``encoding``, ``embedding``, ``source_epochs``, ``target_epochs``, ...).
+    ``progress``: optional ``callable(stage: str, fraction: float)``; stages ``pretrain`` (only when
+    no cached or shipped pretraining matches), ``cross-validate`` and ``predict``.
     """
     from .data import help
     from .transfer import FewShotLatencyPredictor
@@ -122,7 +127,7 @@ def onboard(space: str, measurements, *, device: str = "my_device", source_devic
     sources = list(source_devices) if source_devices else help.devices(space)
     if device in sources:
         raise MultipredictError(f"device name {device!r} is a public device used for pretraining; pick another name")
-    predictor = FewShotLatencyPredictor(space, sources, seed=seed, **predictor_options).fit()
+    predictor = FewShotLatencyPredictor(space, sources, seed=seed, progress=progress, **predictor_options).fit()
     ids, latency = table["arch_id"].to_numpy(), table["latency_ms"].to_numpy()
     missing = np.setdiff1d(ids, predictor.pool_ids_)
     if len(missing):
@@ -136,6 +141,8 @@ def onboard(space: str, measurements, *, device: str = "my_device", source_devic
         predictor.add_device(name, ids[train], latency[train])
         held_out[test] = predictor.predict(name, ids[test])
         del predictor.targets_[name]
+        if progress is not None:
+            progress("cross-validate", (k + 1) / len(parts))
     target = predictor.add_device(device, ids, latency)
     everything = predictor.pool_ids_ if predict_archs is None else np.asarray(predict_archs, dtype=np.int64)
     predicted = predictor.predict(device, everything)
@@ -145,11 +152,14 @@ def onboard(space: str, measurements, *, device: str = "my_device", source_devic
     measured = pd.Series(latency, index=ids)
     predictions = pd.DataFrame({"arch_id": everything, "arch": names, "predicted_ms": predicted,
                                 "measured_ms": measured.reindex(everything).to_numpy()})
+    if progress is not None:
+        progress("predict", 1.0)
     return OnboardResult(
         device=device, space=space, n_measurements=len(ids), predictions=predictions,
         cv_spearman=float(stats.spearmanr(held_out, latency).statistic),
         cv_kendall=float(stats.kendalltau(held_out, latency).statistic), cv_folds=len(parts),
         closest_source=target.closest_source, source_devices=sources, fine_tuned=target.fine_tuned,
+        cv_predictions=pd.DataFrame({"arch_id": ids, "measured_ms": latency, "cv_predicted_ms": held_out}),
         settings={"encoding": predictor.encoding, "embedding": predictor.embedding, "pool": predictor.pool_label_,
                   **{k: v for k, v in predictor_options.items()}})
 
