@@ -21,7 +21,8 @@ from .errors import MultipredictError, UnknownNameError
 
 @dataclass(frozen=True)
 class DeviceSet:
-    """A named train/test split of devices (paper DESIGN §3)."""
+    """A named train/test split of devices (HELP's splits, Lee et al., NeurIPS 2021, as used in Akhauri &
+    Abdelfattah, AutoML-Conf 2023, Tables 1 and 3; their adversarial sets, Table 13)."""
 
     name: str
     space: str

@@ -21,7 +21,7 @@ def one_thread(mirror):
 
 
 def test_reference_archs_are_helps():
-    # the ten archs of HELP's hardware_embedding_index.pt (DESIGN.md section 3)
+    # the ten archs of HELP's hardware_embedding_index.pt (HELP, Lee et al., NeurIPS 2021)
     assert help_data.reference_archs("nb201") == [11982, 431, 55, 9, 14451, 8636, 9881, 13479, 6196, 1462]
     assert help_data.reference_archs("fbnet") == [3328, 3790, 3313, 890, 3052, 2538, 1640, 2514, 457, 2100]
     assert HELPPredictor("fbnet").reference_archs == help_data.reference_archs("fbnet")

@@ -7,7 +7,7 @@ import pytest
 from multipredict import tasks
 from multipredict.errors import MultipredictError, UnknownNameError
 
-# Paper Tables 9 (NB201) and 10 (FBNet), cells quoted in DESIGN.md §4
+# Paper Tables 9 (NB201) and 10 (FBNet), of Akhauri & Abdelfattah, AutoML-Conf 2023
 PAPER_CELLS = [
     ("nb201", "pixel3", "raspi4", 0.97),
     ("nb201", "silver_4210r", "fpga", 0.97),

@@ -4,7 +4,8 @@ One row per cell: ``table, space, method, samples, device, value`` (+ ``source_s
 the number of pretraining samples per training device). ``device == "mean"`` is the paper's mean
 over the table's test devices. Method names are this project's registry names (the paper's
 "TL Sample (20)" of Table 3 is "TL Vec Sample" at 20 samples); FLOPs uses no samples (0).
-Source: DESIGN.md section 4, transcribed from the paper.
+Source: Akhauri & Abdelfattah, "Multi-Predict: Few Shot Predictors For Efficient Neural Architecture
+Search", AutoML-Conf 2023, Tables 1-4, transcribed by hand.
 """
 
 from __future__ import annotations
