@@ -52,6 +52,27 @@ def _deterministic():
         torch.use_deterministic_algorithms(was, warn_only=warn_only)
 
 
+def batch_geometry(n: int, batch_size: int) -> tuple[int, int]:
+    """(batch size, steps per epoch) for ``n`` samples: a batch is never larger than the data."""
+    size = max(1, min(int(batch_size), n))
+    return size, math.ceil(n / size)
+
+
+def epoch_plan(*, seed: int, stream: int, n: int, steps: int, lr: float, epochs: int, schedule: str):
+    """Yield each epoch's (learning rate, shuffle order or None) for one training run.
+
+    The one definition of the schedule and the shuffles, shared by `LatencyPredictor` and the
+    stacked trainer (`multipredict.predictors.stacked`): the cosine schedule is stepped per epoch
+    down to 0 at the end (CosineAnnealingLR), and the order comes from a numpy Generator seeded by
+    ``(seed, 7919, stream)`` (``stream``: 0 for `fit`, the fine-tune count for `fine_tune`), drawn
+    only when an epoch has more than one step.
+    """
+    rng = np.random.default_rng([int(seed), 7919, int(stream)])
+    for epoch in range(epochs):
+        epoch_lr = lr * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs)) if schedule == "cosine" else None
+        yield epoch_lr, (rng.permutation(n) if steps > 1 else None)
+
+
 class LatencyPredictor:
     """Latency predictor over arch features and device rows.
 
@@ -173,6 +194,13 @@ class LatencyPredictor:
         """Train from scratch on archs ``X`` with normalised latencies ``y``; ``devices`` gives each
         sample's device row. ``device_vectors`` (n_devices, d) are required for the ``sample`` and
         ``index`` embeddings; a ``table`` gets ``n_devices`` rows (default: max row + 1)."""
+        y, rows = self._fit_setup(X, y, devices, device_vectors=device_vectors, n_devices=n_devices)
+        self.history_ = self._train(X, y, rows, lr=self.lr, epochs=self.epochs, batch_size=self.batch_size,
+                                    stream=0)
+        return self
+
+    def _fit_setup(self, X: ArchFeatures, y, devices, *, device_vectors, n_devices):
+        """`fit` up to training: validate, initialise the network; returns (labels, device rows)."""
         self._validate(X)
         y = np.asarray(y, dtype=np.float32).reshape(-1)
         if len(y) != len(X):
@@ -189,9 +217,7 @@ class LatencyPredictor:
         if rows is not None and rows.max() >= max(count, 1):
             raise MultipredictError(f"device row {int(rows.max())} is out of range for {count} devices")
         self._initialise(X, count, device_vectors)
-        self.history_ = self._train(X, y, rows, lr=self.lr, epochs=self.epochs, batch_size=self.batch_size,
-                                    stream=0)
-        return self
+        return y, rows
 
     def _initialise(self, X: ArchFeatures, count: int, device_vectors) -> None:
         self.device_ = resolve_device(self.device)
@@ -232,6 +258,27 @@ class LatencyPredictor:
         size defaults to the constructor's (the whole set when smaller). ``train="all"`` trains
         every weight; ``"head"`` freezes the arch body, so only the hardware embedding table and
         the regression head move (what the authors' code does when adding a device)."""
+        y, rows = self._fine_tune_setup(X, y, devices, train=train)
+        with self._trained_part(train):
+            self.history_ = self._train(X, y, rows, lr=lr, epochs=epochs, batch_size=batch_size or self.batch_size,
+                                        stream=self.n_fine_tunes_)
+        return self
+
+    @contextmanager
+    def _trained_part(self, train: str):
+        """While training ``train`` (`FINE_TUNE_PARTS`): ``"head"`` freezes the arch body."""
+        frozen = list(self.network_.body.parameters()) if train == "head" else []
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+
+    def _fine_tune_setup(self, X: ArchFeatures, y, devices, *, train: str):
+        """`fine_tune` up to training: validate, count the fine-tune (its shuffle stream is
+        ``n_fine_tunes_``); returns (labels, device rows)."""
         self._check_fitted()
         self._validate(X)
         if train not in FINE_TUNE_PARTS:
@@ -241,16 +288,7 @@ class LatencyPredictor:
             raise MultipredictError(f"{len(X)} archs but {len(y)} labels; pass one label per arch (at least one)")
         rows = self._device_rows(devices, len(y))
         self.n_fine_tunes_ += 1
-        frozen = list(self.network_.body.parameters()) if train == "head" else []
-        for p in frozen:
-            p.requires_grad_(False)
-        try:
-            self.history_ = self._train(X, y, rows, lr=lr, epochs=epochs, batch_size=batch_size or self.batch_size,
-                                        stream=self.n_fine_tunes_)
-        finally:
-            for p in frozen:
-                p.requires_grad_(True)
-        return self
+        return y, rows
 
     def _tensors(self, X: ArchFeatures, rows: np.ndarray | None):
         dev = self.device_
@@ -265,22 +303,22 @@ class LatencyPredictor:
         body, side, rows_t = self._tensors(X, rows)
         target = torch.as_tensor(y, dtype=torch.float32).to(self.device_)
         n = len(target)
-        size = max(1, min(int(batch_size), n))
-        steps = math.ceil(n / size)
+        size, steps = batch_geometry(n, batch_size)
         params = [p for p in net.parameters() if p.requires_grad]
         # foreach: one fused kernel per step instead of one per parameter tensor (CPU overhead)
         optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=self.weight_decay, foreach=True)
-        rng = np.random.default_rng([int(self.seed), 7919, int(stream)])
+        plan = epoch_plan(seed=self.seed, stream=stream, n=n, steps=steps, lr=lr, epochs=epochs,
+                          schedule=self.schedule)
         losses = []
         net.train()
         with _deterministic():
-            for epoch in range(epochs):
-                if self.schedule == "cosine":  # stepped per epoch, to 0 at the end (CosineAnnealingLR)
+            for epoch, (epoch_lr, order) in enumerate(plan):
+                if epoch_lr is not None:
                     for group in optimiser.param_groups:
-                        group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
-                if steps > 1:
+                        group["lr"] = epoch_lr
+                if order is not None:
                     # one gather per epoch; the batches are then cheap contiguous slices
-                    order = torch.as_tensor(rng.permutation(n), device=self.device_)
+                    order = torch.as_tensor(order, device=self.device_)
                     e_body, e_target = body[order], target[order]
                     e_side = None if side is None else side[order]
                     e_rows = None if rows_t is None else rows_t[order]
