@@ -2,6 +2,7 @@
 timed on the CPU (one torch thread, as the table runners use) and on a GPU, on the same data and seed.
 
     python benchmarks/device_speed.py --devices cpu,cuda --set fbnet-adversarial
+    python benchmarks/device_speed.py --quick          # smoke run: CPU only, 1 epoch, 2 episodes
 
 Short runs (a few epochs / episodes), so the times are per epoch / per episode; the Spearman column
 is there to show both devices computed the same thing, not as a result.
@@ -18,6 +19,8 @@ import torch
 from multipredict import tasks, transfer
 from multipredict.baselines import help as help_baseline
 
+QUICK = {"devices": "cpu", "tl_epochs": 1, "help_episodes": 2, "source_samples": 50}
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -26,7 +29,12 @@ def main(argv=None) -> int:
     parser.add_argument("--tl-epochs", type=int, default=10)
     parser.add_argument("--help-episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--source-samples", type=int, default=None, help="TL pretraining archs per device (default: the paper's)")
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run in seconds: {QUICK}")
     args = parser.parse_args(argv)
+    if args.quick:  # the same defaults as a smoke run; flags given explicitly still win
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args(argv)
     torch.set_num_threads(1)
     split = tasks.device_set(args.set)
     common = dict(space=split.space, train_devices=list(split.train), test_devices=list(split.test)[:1],
@@ -39,7 +47,8 @@ def main(argv=None) -> int:
             print(f"skip {device}: torch sees no GPU")
             continue
         started = time.perf_counter()
-        row = transfer.fit_and_score(**common, source_epochs=args.tl_epochs, device=device)[0]
+        sized = {} if args.source_samples is None else {"source_samples": args.source_samples}
+        row = transfer.fit_and_score(**common, **sized, source_epochs=args.tl_epochs, device=device)[0]
         seconds = row["pretrain_seconds"]
         print(f"{f'TL Vec ET pretraining, {args.tl_epochs} epochs':34s} {device:6s} {seconds:8.1f} "
               f"{seconds / args.tl_epochs:8.2f}s  {row['spearman']:.3f} ({time.perf_counter() - started:.0f} s in all)")

@@ -1,11 +1,12 @@
 """Reproduce HELP's own meta-test numbers with our re-implementation (multipredict.baselines.help).
 
-HELP's protocol and device splits (DESIGN.md section 3), 10 few-shot samples, HELP's meta-test
+HELP's protocol and device splits (Lee et al., NeurIPS 2021), 10 few-shot samples, HELP's meta-test
 devices. Published (HELP README): NB201 titan_rtx_256 .987, gold_6226 .989, fpga .985, pixel2 .802,
 raspi4 .890, eyeriss .940 (mean .932); FBNet fpga .892, raspi4 .887, eyeriss .943 (mean .910).
 
     python benchmarks/help_baseline.py                          # both spaces, full length, seed 0
     python benchmarks/help_baseline.py --spaces fbnet --episodes 1000 --seeds 0,1
+    python benchmarks/help_baseline.py --quick             # smoke run: NB201, 2 episodes, 2 MC samples
 
 Every seed meta-trains once and is scored twice from the same adapted models: Spearman of the MC
 mean (ours, the default) and of the last MC sample (HELP's released evaluation). Prints both beside
@@ -24,6 +25,8 @@ import pandas as pd
 import torch
 
 from multipredict.baselines import help as help_baseline
+
+QUICK = {"spaces": "nb201", "episodes": 2, "eval_every": 1, "mc_samples": 2}
 
 
 def run_space(space: str, seed: int, args) -> list[dict]:
@@ -87,7 +90,11 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report-every", type=float, default=60.0, help="seconds between progress lines")
     parser.add_argument("--csv", default=None, help="write every row here")
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run in seconds: {QUICK}")
     args = parser.parse_args(argv)
+    if args.quick:  # the same defaults as a smoke run; flags given explicitly still win
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     started = time.perf_counter()

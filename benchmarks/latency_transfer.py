@@ -7,6 +7,7 @@ samples, paper mean .96. The FLOPs baseline is printed alongside (no training).
     python benchmarks/latency_transfer.py --repeats 3               # both tables, paper defaults
     python benchmarks/latency_transfer.py --tables 1 --head-layers 2 --head-width 1000 --score-on all
     python benchmarks/latency_transfer.py --also target_lr=4e-4 --also target_lr=4e-4,target_labels=matched
+    python benchmarks/latency_transfer.py --quick         # smoke run: Table 3, 1 repeat, tiny pretraining
 
 ``--also`` adds a variant of the target-side options (target_lr, target_epochs, target_labels,
 target_batch_size, target_train, eq1_correlation, score_on) evaluated on the same pretrained model
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from multipredict import transfer
+from multipredict.methods import transfer
 from multipredict.baselines import flops
 from multipredict.cli import parse_option
 
@@ -36,7 +37,7 @@ NB201_TRAIN = ["1080ti_1", "1080ti_32", "1080ti_256", "silver_4114", "silver_421
 FBNET_TRAIN = ["1080ti_1", "1080ti_32", "1080ti_64", "silver_4114", "silver_4210r", "samsung_a50", "pixel3",
                "essential_ph_1", "samsung_s7"]
 
-# Spearman rho the paper reports (DESIGN.md section 4).
+# Spearman rho the paper reports (Akhauri & Abdelfattah, AutoML-Conf 2023, Tables 1 and 3).
 PAPER = {
     "1": {"space": "nb201", "train": NB201_TRAIN, "row": "TL Vec ET (10)",
           "devices": {"titan_rtx_256": .99, "gold_6226": .95, "pixel2": .88, "raspi4": .90, "eyeriss": .90,
@@ -47,6 +48,7 @@ PAPER = {
     "3": {"space": "fbnet", "train": FBNET_TRAIN, "row": "TL ET (10)",
           "devices": {"fpga": .96, "raspi4": .95, "eyeriss": .98}, "flops": {}, "mean": .96, "flops_mean": None},
 }
+QUICK = {"tables": "3", "repeats": 1, "source_epochs": 1, "target_epochs": 2, "source_samples": 50}
 
 
 def main(argv=None) -> int:
@@ -55,6 +57,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--source-epochs", type=int, default=250)
+    parser.add_argument("--source-samples", type=int, default=None, help="pretraining archs per device (default: the paper's)")
     parser.add_argument("--target-epochs", type=int, default=50)
     parser.add_argument("--head-layers", type=int, default=4)
     parser.add_argument("--head-width", type=int, default=200)
@@ -68,7 +71,11 @@ def main(argv=None) -> int:
     parser.add_argument("--csv", default=None, help="write every result row here")
     parser.add_argument("--also", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                         help="a target-side variant to score on the same pretraining (repeatable)")
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run in seconds: {QUICK}")
     args = parser.parse_args(argv)
+    if args.quick:  # the same defaults as a smoke run; flags given explicitly still win
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     variants = {"default": {}}
     for text in args.also:
@@ -87,6 +94,8 @@ def main(argv=None) -> int:
                                target_epochs=args.target_epochs, head_layers=args.head_layers,
                                head_width=args.head_width, source_lr=args.source_lr, target_lr=args.target_lr,
                                score_on=args.score_on)
+                if args.source_samples is not None:
+                    options["source_samples"] = args.source_samples
                 options.update(overrides)
                 rows = transfer.fit_and_score(space=spec["space"], train_devices=spec["train"], test_devices=devices,
                                               samples=args.samples, seed=seed, protocol=args.protocol, **options)

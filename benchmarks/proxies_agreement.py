@@ -8,6 +8,7 @@ Archs are a seeded sample; sentinel (-1e8) and non-finite values are left out pa
 
     python benchmarks/proxies_agreement.py --nb201 200 --fbnet 200 --workers 2
     python benchmarks/proxies_agreement.py --nb201 725 --fbnet 0          # every NASLib NB201 cell
+    python benchmarks/proxies_agreement.py --quick --out-dir /tmp/zcp     # smoke run: 4 archs per space
 
 Scores go to resumable tables (``--out-dir``, default the cache folder), so an interrupted or
 extended run (more archs) only computes what is missing. ``zen (logits)`` is zen read at the
@@ -36,6 +37,7 @@ NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_
 EXPECTED_L2 = "l2_norm (rms)"  # l2_norm's root-mean-square over initialisations: no init noise
 SENTINEL = -1e7  # NASLib marks failed proxies with -1e8
 TARGET = {"synflow": .95, "params": .95, "flops": .95, "l2_norm": .95, "zen": .95, EXPECTED_L2: .95}
+QUICK = {"nb201": 4, "fbnet": 4, "nb201_batch": 8, "fbnet_batch": 4, "ceiling": 3}
 
 
 def naslib_to_arch_string(key: str) -> str:
@@ -102,7 +104,12 @@ def main(argv=None) -> int:
                         help="also score this many of the archs with seed+1 (batch and init) and report the "
                              "seed-to-seed rho: how well a proxy can agree with any single published run")
     parser.add_argument("--out-dir", type=Path, default=None)
+    parser.add_argument("--csv", default=None, help="write one row per space and proxy here")
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run in seconds: {QUICK}")
     args = parser.parse_args(argv)
+    if args.quick:  # the same defaults as a smoke run; flags given explicitly still win
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out_dir = args.out_dir or config.cache_dir() / "benchmarks" / "proxies"
     rng = np.random.default_rng(args.sample_seed)
@@ -148,6 +155,12 @@ def main(argv=None) -> int:
         print(f"{s}: {counts[s]} archs, synthetic batch {batch_size}, seed {args.seed}; "
               f"{per_arch:.2f} s/arch (fused engine, 1 thread per worker); this run {wall:.0f} s wall")
     print(f"tables: {out_dir}")
+    if args.csv:
+        rows = [{"space": s, "proxy": name, "archs": counts[s], "batch_size": timing[s][2], "seed": args.seed,
+                 "spearman": results[s][name][0], "n": results[s][name][1],
+                 "seed_to_seed": ceilings[s][name][0] if s in ceilings else float("nan")}
+                for s in spaces for name, _ in columns]
+        pd.DataFrame(rows).to_csv(args.csv, index=False, float_format="%.4f")
     return 0
 
 

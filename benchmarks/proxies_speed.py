@@ -2,6 +2,7 @@
 
     python benchmarks/proxies_speed.py                       # 3 NB201 + 3 FBNet archs, batch 64, 2 repeats
     python benchmarks/proxies_speed.py --archs 5 --batch-size 32 --threads 2
+    python benchmarks/proxies_speed.py --quick               # smoke run: 1 arch per space, batch 8, 1 run
 
 Both paths compute all 13 proxies on the same models and batch; the script also prints the largest
 relative difference between their scores (they compute the same numbers) and where the time of the
@@ -15,10 +16,13 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import torch
 
 from multipredict.proxies import ALL_PROXIES, compute_proxies, compute_proxy, make_batch, resolve_device
 from multipredict.spaces import fbnet, models, nb201
+
+QUICK = {"archs": 1, "batch_size": 8, "repeats": 1}
 
 
 def time_arch(space: str, arch_id: int, batch, device, repeats: int, proxies) -> tuple[float, float, dict, float]:
@@ -52,7 +56,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="time each path this often, keep the fastest")
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument("--sample-seed", type=int, default=0)
+    parser.add_argument("--csv", default=None, help="write one row per space here")
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run in seconds: {QUICK}")
     args = parser.parse_args(argv)
+    if args.quick:  # the same defaults as a smoke run; flags given explicitly still win
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args(argv)
     proxies = [p for p in args.proxies.split(",") if p]
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -60,23 +69,28 @@ def main(argv=None) -> int:
     print(f"device {device}, {torch.get_num_threads()} thread(s), synthetic batch {args.batch_size}, "
           f"fastest of {args.repeats} runs per path")
     print(f"{'space':6s} {'arch':>6s} {'fused s':>9s} {'per-proxy s':>12s} {'speedup':>8s} {'max rel diff':>13s}")
-    summary = {}
+    summary, rows = {}, []
     for space in args.spaces.split(","):
         n_archs = {"nb201": nb201.N_ARCHS, "fbnet": fbnet.N_ARCHS}[space]
         batch = make_batch(space, batch_size=args.batch_size, seed=0)
         ids = sorted(int(i) for i in rng.choice(n_archs, size=args.archs, replace=False))
         # untimed warm-up: the first pass over new layer shapes pays one-off kernel setup costs
         compute_proxies(models.build_model(space, ids[0], seed=0), batch, proxies, device=device)
-        fused_all, separate_all, breakdown = [], [], {p: 0.0 for p in proxies}
+        fused_all, separate_all, worst_all, breakdown = [], [], [], {p: 0.0 for p in proxies}
         for arch_id in ids:
             fused_s, separate_s, per_proxy, worst = time_arch(space, arch_id, batch, device, args.repeats, proxies)
             fused_all.append(fused_s)
             separate_all.append(separate_s)
+            worst_all.append(worst)
             for k, v in per_proxy.items():
                 breakdown[k] += v / len(ids)
             print(f"{space:6s} {arch_id:>6d} {fused_s:>9.2f} {separate_s:>12.2f} {separate_s / fused_s:>7.2f}x "
                   f"{worst:>13.1e}")
         summary[space] = (np.mean(fused_all), np.mean(separate_all), breakdown)
+        rows.append({"space": space, "proxies": len(proxies), "archs": args.archs, "batch_size": args.batch_size,
+                     "threads": torch.get_num_threads(), "device": str(device), "repeats": args.repeats,
+                     "fused_s_per_arch": np.mean(fused_all), "per_proxy_s_per_arch": np.mean(separate_all),
+                     "speedup": np.mean(separate_all) / np.mean(fused_all), "max_rel_diff": max(worst_all)})
     print()
     print(f"{'space':6s} {'fused s/arch':>13s} {'per-proxy s/arch':>17s} {'speedup':>8s}")
     for space, (fused_s, separate_s, _) in summary.items():
@@ -86,6 +100,8 @@ def main(argv=None) -> int:
     print(f"{'proxy':10s}" + "".join(f"{s:>9s}" for s in summary))
     for name in proxies:
         print(f"{name:10s}" + "".join(f"{summary[s][2][name]:>9.2f}" for s in summary))
+    if args.csv:
+        pd.DataFrame(rows).to_csv(args.csv, index=False, float_format="%.4g")
     return 0
 
 

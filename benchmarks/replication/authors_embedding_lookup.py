@@ -19,9 +19,10 @@ list, as the authors' code does, and the lookup then hands a target the code of 
 train+transfer position. A device the lookup names that is not a source device gets its own
 sample vector, or its index code (with the default order: a code no device was trained with).
 
-    python benchmarks/authors_embedding_lookup.py --dir table1=runs/t1 --dir table3=runs/t3 --seeds 0,1,2
-    python benchmarks/authors_embedding_lookup.py --tables table1 --dir table1=runs/auth_t1 \
+    python benchmarks/replication/authors_embedding_lookup.py --dir table1=runs/t1 --dir table3=runs/t3 --seeds 0,1,2
+    python benchmarks/replication/authors_embedding_lookup.py --tables table1 --dir table1=runs/auth_t1 \
         --option source_samples=100 --option source_epochs=2250    # with the code's pretraining set too
+    python benchmarks/replication/authors_embedding_lookup.py --quick --dir table3=/tmp/lookup   # smoke run
 """
 
 from __future__ import annotations
@@ -36,11 +37,15 @@ from multipredict.cli import parse_option
 from multipredict.experiments import methods as registry
 from multipredict.experiments.paper_numbers import paper_numbers
 from multipredict.experiments.reproduce import table_specs
+from multipredict.methods import protocol
 from multipredict.predictors import hardware
-from multipredict.predictors.evaluation import device_latency, rank_correlations
-from multipredict.transfer import prepare_trial
+from multipredict.methods.protocol import device_latency, rank_correlations
+from multipredict.methods.transfer import prepare_trial
 
 METHODS = ("TL Vec Sample", "TL Vec Index")
+# a smoke run: tiny pretraining and fine-tuning (the numbers mean nothing), one seed, FBNet
+QUICK = {"tables": "table3", "seeds": "0"}
+QUICK_OPTIONS = {"source_samples": 50, "source_epochs": 1, "target_epochs": 2}
 
 
 def looked_up_device(space: str, train: list[str], test: list[str], name: str) -> str:
@@ -55,7 +60,7 @@ def looked_up_row(model, predictor, train: list[str], test: list[str], other: st
     if other in model.source_devices:
         return model.source_devices.index(other)
     if model.embedding == "sample":
-        return predictor.add_device(vector=hardware.sample_vector(space, other))
+        return predictor.add_device(vector=protocol.sample_vector(space, other))
     if model.index_order == "authors":  # the code the authors' scoring hands it: `other`'s own code
         return predictor.add_device(vector=hardware.index_vector(hardware.authors_position(space, other),
                                                                  model.embedding_dim))
@@ -102,8 +107,12 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--csv", default=None)
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a transfer setting, as for `multipredict reproduce --option` (repeatable)")
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run in seconds: {QUICK}, options {QUICK_OPTIONS}")
     args = parser.parse_args(argv)
-    extra = dict(parse_option(text) for text in args.option)
+    if args.quick:  # the same defaults as a smoke run; flags given explicitly still win
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args(argv)
+    extra = {**(QUICK_OPTIONS if args.quick else {}), **dict(parse_option(text) for text in args.option)}
     dirs = dict(item.split("=", 1) for item in args.dir)
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []

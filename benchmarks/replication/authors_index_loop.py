@@ -24,10 +24,12 @@ The ``--emulate`` parts patch our engine's classes for the duration of the run o
 of parts keeps its pretrainings in its own subfolder of ``--pretrain-dir``: a pretraining's cache
 key does not see these patches.
 
-    python benchmarks/authors_index_loop.py --seeds 0,1,2 --pretrain-dir runs/index_loop \
+    python benchmarks/replication/authors_index_loop.py --seeds 0,1,2 --pretrain-dir runs/index_loop \
         --emulate embedding_mlp,sigmoid,labels,gcn    # 5.5-8 min per seed on one core (~1.5 stored)
-    python benchmarks/authors_index_loop.py --table table3 --seeds 0,1,2 --pretrain-dir runs/index_loop \
+    python benchmarks/replication/authors_index_loop.py --table table3 --seeds 0,1,2 --pretrain-dir runs/index_loop \
         --emulate embedding_mlp,sigmoid,labels
+    python benchmarks/replication/authors_index_loop.py --quick --pretrain-dir /tmp/index_loop \
+        --emulate embedding_mlp,sigmoid,labels           # smoke run: seconds, numbers mean nothing
 """
 
 from __future__ import annotations
@@ -50,13 +52,16 @@ from multipredict.experiments import methods as registry
 from multipredict.experiments.paper_numbers import paper_numbers
 from multipredict.experiments.reproduce import table_specs
 from multipredict.predictors import networks
-from multipredict.predictors.evaluation import device_latency, rank_correlations
+from multipredict.methods.protocol import device_latency, rank_correlations
 
 METHOD = "TL Vec Index"
 EMULATIONS = ("embedding_mlp", "sigmoid", "labels", "gcn")
 # configs 27120015 (NB201) / 27120021 (FBNet): pretraining set, codes and head, in our options
 CODE_OPTIONS = {"index_order": "authors", "target_batch_size": 5, "head_layers": 2, "head_width": 1000}
 CODE_PRETRAINING = {"table1": {"source_samples": 100, "source_epochs": 2250}, "table3": {}}
+# a smoke run: tiny pretraining and fine-tuning (the numbers mean nothing), one seed, two rounds, FBNet
+QUICK = {"table": "table3", "seeds": "0", "rounds": 2}
+QUICK_OPTIONS = {"source_samples": 50, "source_epochs": 1, "target_epochs": 2}
 
 
 def _authors_init(layer: nn.Linear) -> nn.Linear:
@@ -129,7 +134,7 @@ def emulating(parts, full_latency: dict):
                 return 1.0 / (high - low), -low / (high - low)
 
             stack.enter_context(mock.patch.object(protocols, "paper_split", split_over_all_archs))
-            stack.enter_context(mock.patch.object(transfer.FewShotLatencyPredictor, "_label_scaling",
+            stack.enter_context(mock.patch.object(transfer.BenchmarkTransfer, "_label_scaling",
                                                   target_over_all_archs))
         yield
 
@@ -185,13 +190,18 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help=f"a transfer setting over the code's {CODE_OPTIONS} (and, for Table 1, "
                              f"{CODE_PRETRAINING['table1']}), as for `multipredict reproduce --option` (repeatable)")
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run in seconds: {QUICK}, options {QUICK_OPTIONS}")
     args = parser.parse_args(argv)
+    if args.quick:  # the same defaults as a smoke run; flags given explicitly still win
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args(argv)
     if args.rounds < 1:
         raise SystemExit(f"--rounds {args.rounds}: expected at least 1 fine-tune per target")
     parts = sorted(p for p in args.emulate.split(",") if p)
     if "gcn" in parts and args.table != "table1":
         raise SystemExit(f"--emulate gcn: {args.table} has no GCN (the code's FBNet MLP body is already ours); drop it")
-    options = {**CODE_OPTIONS, **CODE_PRETRAINING[args.table], **dict(parse_option(text) for text in args.option)}
+    options = {**CODE_OPTIONS, **CODE_PRETRAINING[args.table], **(QUICK_OPTIONS if args.quick else {}),
+               **dict(parse_option(text) for text in args.option)}
     if options["index_order"] != "authors":
         raise SystemExit("index_order must stay 'authors': the lookup emulated here hands out the authors' codes")
     try:

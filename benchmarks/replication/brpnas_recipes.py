@@ -18,9 +18,10 @@ predictor trained from scratch, as the Multi-Predict paper describes it. This ru
   scored on HELP's trimmed query set (the 800 archs between the 10th and 90th latency percentile
   of indices 900-1899, less any the model trained on), on which the paper's FLOPs row is computed.
 
-    python benchmarks/brpnas_recipes.py --ceiling-only
-    python benchmarks/brpnas_recipes.py --out runs/brp_eagle --seeds 0 --devices titan_rtx_256,pixel2,raspi4
-    python benchmarks/brpnas_recipes.py --help-query --seeds 0 --devices titan_rtx_256,pixel2,raspi4
+    python benchmarks/replication/brpnas_recipes.py --ceiling-only
+    python benchmarks/replication/brpnas_recipes.py --out runs/brp_eagle --seeds 0 --devices titan_rtx_256,pixel2,raspi4
+    python benchmarks/replication/brpnas_recipes.py --help-query --seeds 0 --devices titan_rtx_256,pixel2,raspi4
+    python benchmarks/replication/brpnas_recipes.py --quick --out /tmp/brp   # smoke run: 1 device, 20 archs, 2 epochs
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ from multipredict.baselines import brpnas
 from multipredict.experiments.paper_numbers import NB201_TEST, paper_numbers
 from multipredict.experiments.reproduce import table_specs
 from multipredict.experiments.store import ParquetStore, run_cached
-from multipredict.predictors.evaluation import device_latency, rank_correlations
+from multipredict.methods.protocol import device_latency, rank_correlations
 from multipredict.protocols import help_split
 from multipredict.spaces import nb201
+
+QUICK = {"devices": "pixel2", "budgets": "20", "epochs": 2}
+EPOCHS = brpnas.DEFAULT_OPTIONS["epochs"]
 
 
 def graph_ceiling(device: str) -> float:
@@ -52,12 +56,12 @@ def graph_ceiling(device: str) -> float:
     return float(stats.spearmanr(mean_of_graph, latency[ids])[0])
 
 
-def both_scores(device: str, samples: int, seed: int, validation: int = 100) -> dict:
+def both_scores(device: str, samples: int, seed: int, validation: int = 100, epochs: int = EPOCHS) -> dict:
     """Train as ``recipe="eagle"`` does for this device, seed and budget (the trial's own draw, so the
     same network), then score on the trial's held-out archs and on HELP's trimmed query set."""
     latency = device_latency("nb201", device)
     pool, split, shots, held = brpnas.eagle_draw("paper", device, samples, validation, seed)
-    network, epochs_run = brpnas.fit_eagle(shots, latency[shots], held, latency[held], seed=seed)
+    network, epochs_run = brpnas.fit_eagle(shots, latency[shots], held, latency[held], epochs=epochs, seed=seed)
     drawn = np.concatenate([shots, held])
     heldout = split.scored_ids(drawn)
     query = np.setdiff1d(help_split("nb201", device, latency, pool).eval_ids, drawn)
@@ -74,7 +78,12 @@ def main(argv=None) -> None:
     parser.add_argument("--devices", default=",".join(NB201_TEST), help="Table 1 test devices to run")
     parser.add_argument("--ceiling-only", action="store_true", help="print the graph ceiling, train nothing")
     parser.add_argument("--help-query", action="store_true", help="retrain and score on HELP's trimmed query set too")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="most training epochs (early stopping ends most runs sooner)")
+    parser.add_argument("--quick", action="store_true", help=f"a smoke run in seconds: {QUICK}")
     args = parser.parse_args(argv)
+    if args.quick:  # the same defaults as a smoke run; flags given explicitly still win
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args(argv)
     devices = args.devices.split(",")
     budgets = tuple(int(b) for b in args.budgets.split(","))
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -86,11 +95,13 @@ def main(argv=None) -> None:
         for device in devices:
             for samples in budgets:
                 for seed in seeds:
-                    for key, value in both_scores(device, samples, seed).items():
+                    for key, value in both_scores(device, samples, seed, epochs=args.epochs).items():
                         frame.loc[device, f"{key} {samples} seed {seed}"] = value
             print(frame.loc[[device]].round(3).to_string(), flush=True)
     elif not args.ceiling_only:
-        (_, base), = table_specs("table1", methods=["BRP-NAS"], options={"recipe": "eagle"})
+        # the default epochs stay out of the options, so that stores of earlier runs keep their keys
+        options = {"recipe": "eagle", **({"epochs": args.epochs} if args.epochs != EPOCHS else {})}
+        (_, base), = table_specs("table1", methods=["BRP-NAS"], options=options)
         store = ParquetStore(Path(args.out) / "store")
         for device in devices:  # one spec per device, so that devices split across processes share a store
             for seed in seeds:
