@@ -1,0 +1,106 @@
+"""benchmarks/: the results page is exactly what its generator makes of the committed CSVs, and every
+script runs (``--quick``: tiny inputs, seconds) so that an engine change cannot break one silently."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _make_page():
+    spec = importlib.util.spec_from_file_location("make_page", BENCHMARKS / "make_page.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_page_is_generated_from_the_committed_csvs():
+    make_page = _make_page()
+    assert (BENCHMARKS / "README.md").read_text() == make_page.render(), (
+        "benchmarks/README.md differs from benchmarks/manifest.yaml + benchmarks/results/: "
+        "run python benchmarks/make_page.py")
+
+
+def test_every_csv_the_manifest_names_exists_and_every_csv_is_named():
+    make_page = _make_page()
+    manifest = make_page.load_manifest()
+    measured = make_page.csv_paths(manifest, pending=False)
+    assert measured, "the page has no measured section"
+    missing = [path for path in measured if not (ROOT / path).exists()]
+    assert not missing, f"the manifest names CSVs that are not committed: {missing}"
+    named = set(make_page.csv_paths(manifest))
+    orphans = sorted(str(p.relative_to(ROOT)) for p in (BENCHMARKS / "results").glob("*.csv")
+                     if str(p.relative_to(ROOT)) not in named)
+    assert not orphans, f"CSVs under benchmarks/results/ that no section of benchmarks/manifest.yaml shows: {orphans}"
+    for section in manifest["sections"]:
+        assert section["description"].strip() and all(part["command"].strip() for part in section["parts"])
+
+
+def test_a_pending_section_says_how_to_measure_it(tmp_path):
+    make_page = _make_page()
+    section = {"title": "T", "description": "d", "layout": "table",
+               "parts": [{"command": "python x.py --csv benchmarks/results/x.csv", "csv": "benchmarks/results/x.csv"}]}
+    text = make_page.render_section(section, root=tmp_path)
+    assert "Not yet measured" in text and "python x.py --csv benchmarks/results/x.csv" in text
+
+
+def _onboarding_args(tmp: Path) -> list[str]:
+    # the lead is giving onboarding.py its own --quick; until then the smallest run its flags allow
+    if "--quick" in (BENCHMARKS / "onboarding.py").read_text():
+        return ["--quick"]
+    return ["--source-epochs", "1", "--samples", "10"]
+
+
+# script (relative to benchmarks/), its arguments ({tmp}: a temporary folder), what its output shows,
+# files it must write, and whether it takes more than ~10 s on 2 shared cores
+SMOKE = [
+    ("make_page.py", ["--check"], "up to date", [], False),
+    ("eq1_choice.py", ["--quick", "--csv", "{tmp}/eq1.csv"], "closest source", ["eq1.csv"], False),
+    ("proxies_speed.py", ["--quick", "--csv", "{tmp}/speed.csv"], "fused s/arch", ["speed.csv"], False),
+    ("proxies_agreement.py", ["--quick", "--out-dir", "{tmp}/zcp", "--csv", "{tmp}/agree.csv"], "synflow",
+     ["agree.csv"], True),
+    ("device_speed.py", ["--quick"], "TL Vec ET pretraining", [], True),
+    ("help_baseline.py", ["--quick", "--csv", "{tmp}/help.csv"], "HELP on nb201", ["help.csv"], True),
+    ("latency_transfer.py", ["--quick", "--csv", "{tmp}/lat.csv"], "Table 3 (fbnet)", ["lat.csv"], True),
+    ("transfer_curve.py", ["--quick"], "from scratch (BRP-NAS), 50 samples", [], True),
+    ("onboarding.py", _onboarding_args, "mean true", [], True),
+    ("vectorised_training.py", ["--quick"], "", [], True),
+    ("replication/brpnas_recipes.py", ["--quick", "--out", "{tmp}/brp"], "eagle 20 seed 0", [], True),
+    ("replication/brpnas_recipes.py", ["--quick", "--help-query"], "help query 20 seed 0", [], True),
+    ("replication/authors_embedding_lookup.py", ["--quick", "--dir", "table3={tmp}/lookup", "--csv", "{tmp}/l.csv"],
+     "authors_lookup", ["l.csv"], True),
+    ("replication/authors_index_loop.py", ["--quick", "--pretrain-dir", "{tmp}/loop",
+                                           "--emulate", "embedding_mlp,sigmoid,labels"], "lookup_summed", [], True),
+    ("replication/authors_index_loop.py", ["--quick", "--table", "table1", "--rounds", "1", "--pretrain-dir", "{tmp}/loop",
+                                           "--emulate", "gcn"], "lookup_summed", [], True),
+]
+
+
+def _case(script, args, shows, writes, slow):
+    name = f"{script} {' '.join(a for a in args if '{tmp}' not in a) if isinstance(args, list) else ''}".strip()
+    return pytest.param(script, args, shows, writes, id=name, marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("script, args, shows, writes", [_case(*entry) for entry in SMOKE])
+def test_script_runs_quick(script, args, shows, writes, tmp_path):
+    path = BENCHMARKS / script
+    if not path.exists():
+        pytest.skip(f"benchmarks/{script} is not in the tree yet")
+    args = args(tmp_path) if callable(args) else [a.replace("{tmp}", str(tmp_path)) for a in args]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the engine of this tree, as the tests import it
+    done = subprocess.run([sys.executable, str(path), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, f"benchmarks/{script} {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    assert shows in done.stdout, f"benchmarks/{script} printed no {shows!r}:\n{done.stdout[-3000:]}"
+    for name in writes:
+        written = tmp_path / name
+        assert written.exists() and written.stat().st_size > 0, f"benchmarks/{script} wrote no {name}"
+    assert not list((BENCHMARKS / "results").glob("*quick*")), "a smoke run wrote into benchmarks/results/"
