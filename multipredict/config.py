@@ -46,8 +46,9 @@ def configure(*, cache_dir: str | os.PathLike | None = None, mirror: str | os.Pa
 
 def _check_source(value: str, where: str) -> str:
     if value not in DATA_SOURCES:
-        raise UnknownNameError(f"data source in {where}", value, DATA_SOURCES,
-                               "benchmarks = the public files, local = this project's data/ folder only, all = both")
+        raise UnknownNameError("data source", value, DATA_SOURCES,
+                               f"Set {where} to one of them: benchmarks = the public files, local = this project's "
+                               f"data/ folder only, all = both")
     return value
 
 

@@ -89,12 +89,28 @@ def check_devices(space: str, names, role: str = "device") -> list[str]:
     if not names:
         raise MultipredictError(f"no {role} devices given for {space}; name at least one "
                                 f"(see `multipredict devices --space {space}`)")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise MultipredictError(f"{role} device {twice[0]!r} is listed {names.count(twice[0])} times in "
+                                f"{','.join(names)}; list each device once")
     valid = catalogue.device_names(space)
     for name in names:
         if name not in valid:
             raise UnknownNameError(f"{space} {role} device", name, valid,
                                    f"See `multipredict devices --space {space}`.")
     return names
+
+
+def check_split(space: str, train, test) -> tuple[list[str], list[str]]:
+    """Validate a train/test split: known devices, each listed once, none on both sides (a device
+    compared with itself, or tested on what it trained on, says nothing)."""
+    train, test = check_devices(space, train, "train"), check_devices(space, test, "test")
+    both = [name for name in train if name in test]
+    if both:
+        raise MultipredictError(f"device {both[0]!r} is both a train and a test device (a device ranks archs "
+                                f"exactly like itself: rho = 1 says nothing); remove it from the train or the test "
+                                f"devices")
+    return train, test
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:

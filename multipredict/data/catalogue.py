@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from ..errors import UnknownNameError
+from .. import config
+from ..errors import MultipredictError, UnknownNameError
 from . import eagle, help, hwnasbench, local
 from .tables import uses_benchmarks, uses_local
 
@@ -112,7 +113,14 @@ def device_names(space: str) -> list[str]:
 
 def catalogue(space: str, coverage: bool = False) -> pd.DataFrame:
     """One row per device; with ``coverage`` the archs covered and distinct latency values."""
-    table = pd.DataFrame([asdict(d) for d in devices(space)])
+    found = devices(space)
+    if not found:
+        raise MultipredictError(f"no {space} devices under MULTIPREDICT_DATA={config.data_source()}: the local data "
+                                f"folder {config.local_data_dir()} holds no {space} latency table. Set "
+                                f"MULTIPREDICT_DATA=benchmarks (or all) for the public devices, or measure one with "
+                                f"`multipredict measure --space {space} ... --out "
+                                f"{config.local_data_dir()}/latency/{space}_<name>.csv`")
+    table = pd.DataFrame([asdict(d) for d in found])
     table["batch"] = table["batch"].astype("Int64")
     if coverage:
         from .tables import latencies

@@ -10,12 +10,17 @@ Layout of a ``ParquetStore`` (default folder ``./results``, or ``$MULTIPREDICT_R
 Trials are keyed by their own content hash (see ``runner.trial_key``), so a killed run resumes
 where it stopped and specs that share trials (more repeats, one more method) reuse them. Every
 file is written to a temporary name and moved into place (``os.replace``), so a crash never leaves
-a half-written file behind. ``MemoryStore`` keeps the same in a dict (tests, short sessions).
+a half-written file behind. A file that cannot be read all the same (a damaged disk, a copy cut
+short, another program) is moved aside as ``<name>.unreadable-<time>`` (kept, for a look) with one
+warning naming it, and its trials are computed again. ``MemoryStore`` keeps the same in a dict
+(tests, short sessions).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -27,10 +32,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import MultipredictError
+from ..messages import one_line
 from .spec import ExperimentSpec
 
 RESULTS_ENV = "MULTIPREDICT_RESULTS"
 DIGEST_KEY = b"multipredict.trials_digest"
+log = logging.getLogger(__name__)
 
 
 class ResultStore(ABC):
@@ -100,7 +107,7 @@ class ParquetStore(ResultStore):
 
     def load_trial(self, key):
         path = self.trial_path(key)
-        return pq.read_table(path).to_pylist() if path.exists() else None
+        return _read_or_set_aside(path, lambda: pq.read_table(path).to_pylist())
 
     def save_trial(self, key, rows):
         _atomic_write(self.trial_path(key), lambda tmp: pq.write_table(_table(pd.DataFrame(rows)), tmp))
@@ -112,9 +119,9 @@ class ParquetStore(ResultStore):
 
     def load_results(self, spec):
         path = self.spec_dir(spec) / "results.parquet"
-        if not path.exists():
+        table = _read_or_set_aside(path, lambda: pq.read_table(path))
+        if table is None:
             return None
-        table = pq.read_table(path)
         frame = table.to_pandas()
         digest = (table.schema.metadata or {}).get(DIGEST_KEY)
         frame.attrs["trials_digest"] = digest.decode() if digest else None
@@ -133,9 +140,10 @@ class ParquetStore(ResultStore):
         _atomic_write(self.spec_dir(spec) / "results.parquet", write)
 
     def specs(self) -> pd.DataFrame:
-        return _spec_listing((path.parent.name, ExperimentSpec.from_yaml(path),
-                              (path.parent / "results.parquet").exists())
-                             for path in sorted(self.root.glob("*/spec.yaml")))
+        entries = ((path, _read_or_set_aside(path, lambda path=path: ExperimentSpec.from_yaml(path)))
+                   for path in sorted(self.root.glob("*/spec.yaml")))
+        return _spec_listing((path.parent.name, spec, (path.parent / "results.parquet").exists())
+                             for path, spec in entries if spec is not None)
 
     def load_spec(self, spec_hash: str) -> ExperimentSpec:
         path = self.root / spec_hash / "spec.yaml"
@@ -143,6 +151,24 @@ class ParquetStore(ResultStore):
             raise MultipredictError(f"no stored spec {spec_hash!r} under {str(self.root)!r}; "
                                     "ParquetStore(root).specs() lists the stored ones")
         return ExperimentSpec.from_yaml(path)
+
+
+def _read_or_set_aside(path: Path, read: Callable[[], Any]) -> Any:
+    """``read()`` of a stored file; None when it is missing, or unreadable: then it is moved aside
+    (kept under a new name) with one warning, so that its content is computed again."""
+    if not path.exists():
+        return None
+    try:
+        return read()
+    except Exception as error:  # pyarrow / yaml / pydantic each raise their own types for a damaged file
+        aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:  # another process set it aside first
+            return None
+        log.warning("results store: cannot read %s (%s); moved it aside to %s, its results are computed again",
+                    path, one_line(f"{type(error).__name__}: {error}")[:300], aside.name)
+        return None
 
 
 def _spec_listing(entries) -> pd.DataFrame:

@@ -12,6 +12,7 @@ import argparse
 
 
 from ..errors import MultipredictError
+from ..outputs import TABLE_SUFFIXES, check_output_file
 from ..spaces.selection import SELECTION_HELP, select_archs
 
 ARCH_SELECTION_HELP = SELECTION_HELP
@@ -33,6 +34,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if missing:
         raise MultipredictError(f"measure needs {', '.join(missing)}; e.g. `multipredict measure --space nb201 "
                                 f"--device cpu-1t-b1 --archs reference --out lat.csv` (--list-profiles lists devices)")
+    profile_file = args.device if args.device not in BUILTIN_PROFILES else None
+    check_output_file(args.out, suffixes=TABLE_SUFFIXES, inputs={"--device": profile_file})
     profile = get_profile(args.device)
     protocol = make_protocol(warmup=args.warmup, min_warmup_seconds=args.min_warmup_seconds,
                              repeats=args.repeats, max_relative_spread=args.max_spread,

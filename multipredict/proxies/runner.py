@@ -5,8 +5,9 @@ proxies, the batch that produced them (``batch_source``, ``batch_size``, ``batch
 ``batch_shape``), the model init seed and the seconds the arch took.
 
 Resuming: the table is rewritten atomically (temporary file + rename) every ``chunk_size`` archs,
-at the end, and when the run stops on an error or Ctrl-C, so the file on disk is always a complete
-table. A rerun with the same ``out_path`` reads it, skips the archs already there and appends the
+at the end, and when the run stops on an error, Ctrl-C or SIGTERM, so the file on disk is always a
+complete table. Where it goes is checked (a writable folder, not a folder itself) before anything
+is computed. A rerun with the same ``out_path`` reads it, skips the archs already there and appends the
 rest; a hard kill (SIGKILL, power loss) loses at most the ``chunk_size - 1`` most recent archs.
 Rerunning with another batch, seed or proxy list into the same file is refused, because the
 columns would silently mix two experiments.
@@ -29,6 +30,8 @@ import pandas as pd
 import torch
 
 from ..errors import MultipredictError
+from ..outputs import check_output_file
+from ..stopping import terminate_as_interrupt
 from .batch import DEFAULT_BATCH_SIZE, DEFAULT_SEED, ProxyBatch, make_batch
 from .engine import compute_proxies
 from .scores import ALL_PROXIES, validate_proxies
@@ -57,9 +60,9 @@ def run_zcp(space: str, arch_ids: Iterable[int], out_path: str | os.PathLike, *,
         raise MultipredictError(f"workers must be >= 1; got {workers}")
     if chunk_size < 1:
         raise MultipredictError(f"chunk_size must be >= 1; got {chunk_size}")
+    out_path = check_output_file(out_path, flag="out_path")
     batch = make_batch(space, batch, batch_size=batch_size, seed=seed)
     meta = {**batch.info, "init_seed": int(seed)}
-    out_path = Path(out_path)
     done = _read_existing(out_path, names, meta)
     already = set(done["arch_id"].tolist())
     todo = [i for i in ids if i not in already]
@@ -81,11 +84,12 @@ def run_zcp(space: str, arch_ids: Iterable[int], out_path: str | os.PathLike, *,
 
     job = (space, names, device, zen_output, int(seed))
     try:
-        if workers == 1 or len(todo) <= 1:
-            for arch_id in todo:
-                record(_score_arch(job, arch_id, batch))
-        else:
-            _run_parallel(job, todo, batch, workers, record)
+        with terminate_as_interrupt():  # SIGTERM saves what is done, as Ctrl-C does
+            if workers == 1 or len(todo) <= 1:
+                for arch_id in todo:
+                    record(_score_arch(job, arch_id, batch))
+            else:
+                _run_parallel(job, todo, batch, workers, record)
     finally:
         bar.close()
         table = _combine(done, new_rows, names)
