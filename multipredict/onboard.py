@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import spaces
+from . import spaces, usercsv
 from .errors import MultipredictError
+from .outputs import check_output_file
 
 MIN_ROWS = 5
 ARCH_COLUMNS = ("arch", "arch_id")
+EXPECTED_COLUMNS = "arch,latency_ms"
 
 
 @dataclass
@@ -56,43 +58,25 @@ def read_measurements(space: str, path_or_frame) -> pd.DataFrame:
     """Validate a user's measurements: returns ``arch_id, latency_ms`` (ids resolved).
 
     Accepts a CSV or parquet path, or a DataFrame, with columns ``arch`` (or ``arch_id``) and
-    ``latency_ms``. Never pickle.
+    ``latency_ms``. Never pickle. Every problem names the file and its line (see `usercsv`).
     """
     module = spaces.get(space)
     if isinstance(path_or_frame, pd.DataFrame):
         frame, origin = path_or_frame.copy(), "the measurements"
+        frame.columns = [str(c).strip() for c in frame.columns]
     else:
-        path = Path(path_or_frame)
-        origin = str(path)
-        if not path.is_file():
-            raise MultipredictError(f"measurement file {path} does not exist; expected a CSV (or parquet) with "
-                                    f"columns arch,latency_ms")
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        elif path.suffix.lower() in (".csv", ".txt", ""):
-            frame = pd.read_csv(path, skipinitialspace=True)
-        else:
-            raise MultipredictError(f"{path}: unsupported file type {path.suffix!r}; give a .csv or .parquet file "
-                                    f"with columns arch,latency_ms")
-    frame.columns = [str(c).strip() for c in frame.columns]
+        frame, origin = usercsv.read_table(path_or_frame, columns=EXPECTED_COLUMNS, flag="measurement file"), \
+            str(path_or_frame)
     arch_column = next((c for c in ARCH_COLUMNS if c in frame.columns), None)
     if arch_column is None or "latency_ms" not in frame.columns:
-        raise MultipredictError(f"{origin}: expected columns arch,latency_ms; found {list(frame.columns)}")
-    ids, problems = [], []
-    for line, value in zip(range(2, len(frame) + 2), frame[arch_column]):
-        try:
-            text = str(value).strip()
-            ids.append(module.arch_id(int(text)) if text.lstrip("-").isdigit() else module.arch_id(text))
-        except MultipredictError as exc:
-            problems.append(f"line {line}: {exc}")
-            ids.append(-1)
-    if problems:
-        raise MultipredictError(f"{origin}: {len(problems)} unknown {space} arch(s):\n  " + "\n  ".join(problems[:10]))
-    latency = pd.to_numeric(frame["latency_ms"], errors="coerce")
-    bad = [f"line {i + 2}: {frame['latency_ms'].iloc[i]}" for i in np.flatnonzero(~(latency > 0))]
+        raise MultipredictError(f"{origin} line 1: expected columns {EXPECTED_COLUMNS}; found {list(frame.columns)} "
+                                f"(arch = an id or an arch string)")
+    ids = _arch_ids(module, space, frame[arch_column], origin)
+    latency, bad = usercsv.bad_numbers(frame["latency_ms"], positive=True)
     if bad:
-        raise MultipredictError(f"{origin}: latency_ms must be a positive number of milliseconds; bad values at "
-                                + ", ".join(bad[:10]))
+        values = ", ".join(f"line {i + 2}: {frame['latency_ms'].iloc[i] or '(empty)'}" for i in bad[:10])
+        raise MultipredictError(f"{origin}: latency_ms must be a finite positive number of milliseconds; bad values "
+                                f"at {values}")
     out = pd.DataFrame({"arch_id": np.asarray(ids, dtype=np.int64), "latency_ms": latency.to_numpy(float)})
     duplicated = out["arch_id"].duplicated(keep=False)
     if duplicated.any():
@@ -103,6 +87,25 @@ def read_measurements(space: str, path_or_frame) -> pd.DataFrame:
         raise MultipredictError(f"{origin}: {len(out)} measurements; onboarding needs at least {MIN_ROWS} "
                                 f"(10-20 recommended)")
     return out
+
+
+def _arch_ids(module, space: str, values: pd.Series, origin: str) -> list[int]:
+    """Each cell (an arch id or an arch string) as the space's arch id; every unknown one is named."""
+    ids, problems = [], []
+    for line, value in zip(range(2, len(values) + 2), values):
+        if isinstance(value, float) and value.is_integer():  # a DataFrame's id column with a gap
+            value = int(value)
+        text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+        try:
+            if not text:
+                raise MultipredictError("the arch cell is empty")
+            ids.append(module.arch_id(int(text)) if text.lstrip("-").isdigit() else module.arch_id(text))
+        except MultipredictError as exc:
+            problems.append(f"line {line}: {exc}")
+            ids.append(-1)
+    if problems:
+        raise MultipredictError(f"{origin}: {len(problems)} unknown {space} arch(s):\n  " + "\n  ".join(problems[:10]))
+    return ids
 
 
 def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
@@ -166,7 +169,7 @@ def onboard(space: str, measurements, *, device: str = "my_device", source_devic
 
 def write_table(frame: pd.DataFrame, path) -> Path:
     """Write CSV or parquet atomically (a crash never leaves a half file at ``path``)."""
-    path = Path(path)
+    path = check_output_file(path, flag="output file")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)

@@ -18,10 +18,10 @@ from tqdm.auto import tqdm
 
 from .. import config
 from ..errors import DataError
+from ..outputs import writable
 from .sources import SourceFile
 
 _CHUNK = 1 << 20
-_verified: dict[str, tuple[int, int]] = {}  # path -> (size, mtime_ns) seen with the right sha256
 
 
 def sha256_of(path: Path) -> str:
@@ -40,19 +40,26 @@ def fix_command(file: SourceFile) -> str:
     return f"multipredict data fetch {file.group}"
 
 
-def _stat_key(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns
-
-
-def _check(file: SourceFile, path: Path, origin: str) -> None:
-    actual = sha256_of(path)
+def _check(file: SourceFile, path: Path, origin: str, actual: str | None = None) -> None:
+    actual = sha256_of(path) if actual is None else actual
     if actual != file.sha256:
         raise DataError(
             f"checksum mismatch for {file.name} ({origin}): sha256 {actual}, expected {file.sha256} "
             f"(pinned for {file.url}). The file is corrupt or not the pinned version; it was not "
             f"parsed. Delete it and run `{fix_command(file)}`."
         )
+
+
+def _check_cache_writable(file: SourceFile, path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        problem = None if writable(path.parent) else "not writable"
+    except OSError as error:
+        problem = (error.strerror or str(error)).lower()
+    if problem:
+        raise DataError(f"cannot store {file.name} in the cache {config.cache_dir()} ({problem}: it is read-only or "
+                        f"not yours); set MULTIPREDICT_CACHE to a folder you can write to, e.g. "
+                        f"MULTIPREDICT_CACHE=~/multipredict-cache, and rerun")
 
 
 def is_present(file: SourceFile) -> bool:
@@ -93,22 +100,40 @@ def _copy_from_mirror(file: SourceFile, source: Path, part: Path) -> None:
         shutil.copyfileobj(src, out, _CHUNK)
 
 
-def ensure(file: SourceFile, *, progress: bool = True) -> Path:
-    """Return the verified local path of ``file``, fetching it first if it is not cached."""
+def _refuse_local(file: SourceFile) -> None:
     if config.data_source() == "local":
         # local means no download at all: reaching here is a bug in the caller, so say where it came from
         raise DataError(f"{file.name} is a public benchmark file, but MULTIPREDICT_DATA=local reads the project's "
                         "data/ folder only (no download). Use a device or encoding that data/ holds, or set "
                         "MULTIPREDICT_DATA=benchmarks (or all) to fetch it")
+
+
+def ensure(file: SourceFile, *, progress: bool = True) -> Path:
+    """Return the verified local path of ``file``, fetching it first if it is not cached. A cached
+    file is hashed on every call; parsers use `read_verified`, which parses the bytes it hashed."""
+    _refuse_local(file)
     path = cached_path(file)
-    key = str(path)
     if path.is_file():
-        if _verified.get(key) == _stat_key(path):
-            return path
         _check(file, path, f"cached at {path}")
-        _verified[key] = _stat_key(path)
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    return _fetch_missing(file, path, progress)
+
+
+def read_verified(file: SourceFile, *, progress: bool = True) -> bytes:
+    """The bytes of ``file``, checked against the pinned sha256 every time: a reader parses exactly
+    the bytes that were hashed, so a file swapped on disk (even with its size and mtime kept) is
+    refused instead of parsed."""
+    _refuse_local(file)
+    path = cached_path(file)
+    if not path.is_file():
+        _fetch_missing(file, path, progress)
+    data = path.read_bytes()
+    _check(file, path, f"cached at {path}", hashlib.sha256(data).hexdigest())
+    return data
+
+
+def _fetch_missing(file: SourceFile, path: Path, progress: bool) -> Path:
+    _check_cache_writable(file, path)
     part = path.with_name(path.name + ".part")
     mirror = config.mirror_dir()
     if mirror is not None:
@@ -135,12 +160,14 @@ def ensure(file: SourceFile, *, progress: bool = True) -> Path:
         part.unlink(missing_ok=True)
         raise
     os.replace(part, path)
-    _verified[key] = _stat_key(path)
     return path
 
 
 def fetch(files: list[SourceFile], *, progress: bool = True) -> list[Path]:
-    """Fetch several files with one progress bar over files."""
+    """Fetch several files with one progress bar over files (a read-only cache is reported first)."""
+    missing = [file for file in files if not cached_path(file).is_file()]
+    if missing and config.data_source() != "local":
+        _check_cache_writable(missing[0], cached_path(missing[0]))
     paths = []
     for file in tqdm(files, desc="fetch", unit="file", disable=not progress or len(files) < 2):
         paths.append(ensure(file, progress=progress))

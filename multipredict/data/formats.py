@@ -1,8 +1,9 @@
 """Readers for the upstream file formats. Every reader verifies the pinned sha256 first.
 
 - HELP ``.pt`` files hold plain lists/dicts: ``torch.load(weights_only=True)``.
-- EAGLE / OneProxy ``.pickle``: ``pickle.load`` can run code, so it only ever sees a file whose
-  sha256 matched the pinned list (``fetch.ensure`` refuses anything else).
+- EAGLE / OneProxy ``.pickle``: ``pickle.loads`` can run code, so it only ever sees bytes whose
+  sha256 matched the pinned list, the very bytes that were hashed (``fetch.read_verified``): a file
+  swapped on disk between the check and the parse cannot slip through.
 - NASLib ``.json`` and ``.zip`` (a zip of JSON files, each a list of records).
 """
 
@@ -13,31 +14,29 @@ import json
 import pickle
 import zipfile
 
-from .fetch import ensure
+from .fetch import read_verified
 from .sources import SourceFile, source_file
 
 
 def load_torch(file: SourceFile):
     import torch
 
-    return torch.load(ensure(file), weights_only=True, map_location="cpu")
+    return torch.load(io.BytesIO(read_verified(file)), weights_only=True, map_location="cpu")
 
 
 def load_verified_pickle(file: SourceFile):
-    path = ensure(file)  # raises before unpickling unless the checksum is the pinned one
-    with open(path, "rb") as handle:
-        return pickle.load(handle)  # noqa: S301 - sha256 verified against the pinned list above
+    data = read_verified(file)  # raises before unpickling unless these bytes hash to the pinned sha256
+    return pickle.loads(data)  # noqa: S301 - exactly the bytes verified above
 
 
 def load_json(file: SourceFile):
-    with open(ensure(file), "rb") as handle:
-        return json.load(handle)
+    return json.loads(read_verified(file))
 
 
 def load_zip_json(file: SourceFile) -> dict[str, object]:
     """Every JSON member of a zip, by member name (directories skipped)."""
     out: dict[str, object] = {}
-    with zipfile.ZipFile(ensure(file)) as archive:
+    with zipfile.ZipFile(io.BytesIO(read_verified(file))) as archive:
         for info in archive.infolist():
             if info.is_dir() or not info.filename.endswith(".json"):
                 continue
@@ -48,7 +47,7 @@ def load_zip_json(file: SourceFile) -> dict[str, object]:
 def read_csv(file: SourceFile, **kwargs):
     import pandas as pd
 
-    return pd.read_csv(ensure(file), **kwargs)
+    return pd.read_csv(io.BytesIO(read_verified(file)), **kwargs)
 
 
 def latency_frame(columns: dict):
