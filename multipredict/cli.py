@@ -220,6 +220,10 @@ def cmd_zcp(args: argparse.Namespace) -> int:
     from .proxies.runner import run_zcp
     from .spaces.selection import select_archs
 
+    check_output_file(args.out, suffixes=TABLE_SUFFIXES)
+    if args.images is not None and not Path(args.images).is_dir():
+        raise MultipredictError(f"--images {args.images!r} is not a folder; give a folder with one sub-folder of "
+                                f"images per class, or leave --images out for the seeded synthetic batch")
     ids = select_archs(args.space, args.archs)
     table = run_zcp(args.space, ids, args.out, workers=args.workers, batch=args.images, batch_size=args.batch_size,
                     seed=args.seed, progress=not args.quiet)
@@ -250,10 +254,6 @@ def cmd_onboard(args: argparse.Namespace) -> int:
         onboard.write_table(result.predictions, args.out)
         print(f"wrote predicted latency of {len(result.predictions)} archs to {args.out}")
     return 0
-    check_output_file(args.out, suffixes=TABLE_SUFFIXES)
-    if args.images is not None and not Path(args.images).is_dir():
-        raise MultipredictError(f"--images {args.images!r} is not a folder; give a folder with one sub-folder of "
-                                f"images per class, or leave --images out for the seeded synthetic batch")
 
 
 # ---------------------------------------------------------------- parser
@@ -349,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_measure_parser(sub)
 
+    _add_debug_flag(parser)
     return parser
 
 
@@ -373,13 +374,6 @@ def report_error(error: BaseException, debug: bool) -> int:
     if message is not None:
         print(f"multipredict: error: {message}", file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-    _add_debug_flag(parser)
     detail = one_line(f"{type(error).__name__}: {error}")
     print(f"multipredict: internal error (a bug, not your input): {detail}; rerun with --debug "
           f"(or MULTIPREDICT_DEBUG=1) for the traceback and report it", file=sys.stderr)
@@ -393,8 +387,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with terminate_as_interrupt():
             args = build_parser().parse_args(argv)
             return args.func(args)
+    except BrokenPipeError:
+        return 0
     except KeyboardInterrupt as stop:
         print(f"multipredict: {stop or 'interrupted'}; finished work was saved, a rerun resumes", file=sys.stderr)
         return 130
     except Exception as error:
         return report_error(error, debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
