@@ -15,11 +15,12 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from multipredict.experiments import summarise as engine_summarise
+from multipredict.experiments.summary import MEAN_DEVICE
+
 TRAIN_COLOUR = "#1f77b4"
 TEST_COLOUR = "#ff7f0e"
 METHOD_COLOURS = qualitative.Plotly + qualitative.D3
-SUMMARY_COLUMNS = ["method", "device", "samples", "spearman_mean", "spearman_std", "kendall_mean", "trials",
-                   "failed"]
 
 
 def method_colours(methods: Sequence[str]) -> dict[str, str]:
@@ -98,24 +99,17 @@ def selection_shapes(rows: Sequence[str], cols: Sequence[str], train: Sequence[s
 
 # ---------------------------------------------------------------- results
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation of rho over repeats, per method x device x sample budget.
+    """The engine's summary (``multipredict.experiments.summarise``): mean and std of rho over repeats
+    per method x sample budget x device plus a ``mean`` device; the dashboard's CSV download."""
+    return engine_summarise(results)
 
-    Failed trials (rows with an ``error``) are counted in ``failed`` and left out of the means.
-    """
-    if results is None or results.empty:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    frame = results.copy()
-    failed = frame["error"].notna() & (frame["error"].astype(str) != "") if "error" in frame else False
-    frame["_failed"] = failed
-    frame["_ok_spearman"] = frame["spearman"].where(~frame["_failed"])
-    frame["_ok_kendall"] = frame["kendall"].where(~frame["_failed"])
-    grouped = frame.groupby(["method", "device", "samples"], sort=False)
-    summary = grouped.agg(spearman_mean=("_ok_spearman", "mean"), spearman_std=("_ok_spearman", "std"),
-                          kendall_mean=("_ok_kendall", "mean"), trials=("_ok_spearman", "count"),
-                          failed=("_failed", "sum")).reset_index()
-    summary["failed"] = summary["failed"].astype(int)
+
+def _plotted(results: pd.DataFrame) -> pd.DataFrame:
+    """The summary the figures draw: one row per real device, a single repeat's std drawn as 0."""
+    summary = summarise(results)
+    summary = summary[summary["device"] != MEAN_DEVICE].reset_index(drop=True)
     summary["spearman_std"] = summary["spearman_std"].fillna(0.0)
-    return summary[SUMMARY_COLUMNS]
+    return summary
 
 
 def rho_vs_samples(results: pd.DataFrame, devices: Sequence[str] | None = None,
@@ -127,7 +121,7 @@ def rho_vs_samples(results: pd.DataFrame, devices: Sequence[str] | None = None,
     ``reference`` (rows ``method, device, samples, value``, e.g. the paper's numbers) is drawn as
     open diamonds in the method's colour.
     """
-    summary = summarise(results)
+    summary = _plotted(results)
     devices = list(devices) if devices is not None else list(dict.fromkeys(summary["device"]))
     methods = list(methods) if methods is not None else list(dict.fromkeys(summary["method"]))
     if not devices:
@@ -149,7 +143,7 @@ def rho_vs_samples(results: pd.DataFrame, devices: Sequence[str] | None = None,
             fig.add_trace(go.Scatter(
                 x=part["samples"], y=part["spearman_mean"],
                 error_y={"type": "data", "array": part["spearman_std"].tolist(), "visible": True},
-                customdata=part[["trials", "failed"]].to_numpy(), mode="lines+markers", name=method,
+                customdata=part[["n", "failed"]].to_numpy(), mode="lines+markers", name=method,
                 legendgroup=method, showlegend=k == 0, line={"color": colours[method]},
                 hovertemplate=f"<b>{method}</b> on {device}<br>%{{x}} samples: ρ = %{{y:.3f}} ± %{{error_y.array:.3f}}"
                               "<br>%{customdata[0]} trials, %{customdata[1]} failed<extra></extra>"),
@@ -182,7 +176,7 @@ def rho_vs_samples(results: pd.DataFrame, devices: Sequence[str] | None = None,
 def method_comparison(results: pd.DataFrame, reference: pd.DataFrame | None = None, title: str = "") -> go.Figure:
     """Grouped bars: mean rho per test device and method (all budgets as separate bars), with the
     paper's values (``reference``: ``method, device, samples, value``) as markers where given."""
-    summary = summarise(results)
+    summary = _plotted(results)
     fig = go.Figure()
     methods = list(dict.fromkeys(summary["method"]))
     colours = method_colours(methods)
@@ -206,7 +200,7 @@ def method_comparison(results: pd.DataFrame, reference: pd.DataFrame | None = No
 
 def results_table(results: pd.DataFrame) -> pd.DataFrame:
     """Methods side by side: rows device x samples, columns method, cells 'mean ± std' of rho."""
-    summary = summarise(results)
+    summary = _plotted(results)
     if summary.empty:
         return pd.DataFrame()
     summary["cell"] = [f"{m:.3f} ± {s:.3f}" if pd.notna(m) else "failed"

@@ -32,12 +32,13 @@ from ..errors import MultipredictError, UnknownNameError
 from ..protocols import SOURCE_SAMPLES
 from . import methods as method_registry
 from .paper_numbers import TABLES, paper_numbers
-from .runner import TrialResult
+from .runner import TrialResult, shared_executor
 from .spec import ExperimentSpec
 from .store import ParquetStore, ResultStore, run_cached
+from .summary import summarise
 
 SUMMARY_COLUMNS = ["table", "space", "source_samples", "method", "samples", "protocol", "device", "spearman_mean",
-                   "spearman_std", "n", "paper", "errors"]
+                   "spearman_std", "kendall_mean", "n", "failed", "paper", "errors"]
 TITLES = {
     "table1": "Table 1: NB201, HELP's device split (Spearman rho)",
     "table2": "Table 2: adversarial device sets, 20 samples (Spearman rho)",
@@ -175,46 +176,52 @@ def reproduce(table: str, repeats: int = 10, quick: bool = False, out_dir: str |
               executor=None, workers: int | None = None, store: ResultStore | None = None, seed: int = 0,
               on_result: Callable[[TrialResult], None] | None = None,
               cancel: threading.Event | None = None, samples: Sequence[int] | None = None,
-              parts: Sequence[str] | None = None) -> pd.DataFrame:
+              parts: Sequence[str] | None = None, scheduler: str | None = None) -> pd.DataFrame:
     """Run one of the paper's tables (or some of its ``methods``, with extra ``options``); write
     ``<table>.csv``, ``.txt`` and ``_trials.csv`` under ``out_dir``; return the summary
     (``SUMMARY_COLUMNS``). Pretrained TL weights are kept under ``out_dir/pretrained``, so a run that
-    changes only target-side options reuses them."""
+    changes only target-side options reuses them. ``executor="dask"`` runs the trials on the Dask
+    cluster at ``scheduler`` (none: a ``LocalCluster`` of ``workers`` processes, one for every part)."""
+    summary, _ = reproduce_with_trials(table, repeats, quick, out_dir, methods=methods, options=options,
+                                       executor=executor, workers=workers, store=store, seed=seed,
+                                       on_result=on_result, cancel=cancel, samples=samples, parts=parts,
+                                       scheduler=scheduler)
+    return summary
+
+
+def reproduce_with_trials(table: str, repeats: int = 10, quick: bool = False, out_dir: str | Path = "reproduction",
+                          *, methods=None, options=None, executor=None, workers=None, store=None, seed: int = 0,
+                          on_result=None, cancel=None, samples=None, parts=None,
+                          scheduler: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``reproduce``, returning the trial rows (one per trial x test device) beside the summary."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = ParquetStore(out / "store") if store is None else store
     parts = table_specs(table, repeats=repeats, quick=quick, seed=seed, methods=methods, options=options,
                         pretrain_dir=out / "pretrained", samples=samples, parts=parts)
     frames = []
-    for part, spec in parts:
-        frame = run_cached(spec, executor, store=store, workers=workers, on_result=on_result, cancel=cancel)
-        frames.append(frame.assign(source_samples=part.source_samples))
+    with shared_executor(executor, workers, scheduler) as pool:
+        for part, spec in parts:
+            frame = run_cached(spec, pool, store=store, workers=workers, on_result=on_result, cancel=cancel)
+            frames.append(frame.assign(source_samples=part.source_samples))
     trials = pd.concat(frames, ignore_index=True)
-    summary = summarise(trials, table)
+    summary = compare_with_paper(trials, table)
     settings = settings_text(table, [spec for _, spec in parts])
     summary.attrs["settings"] = settings
     summary.to_csv(out / f"{table}.csv", index=False)
     trials.to_csv(out / f"{table}_trials.csv", index=False)
     (out / f"{table}.txt").write_text(settings + "\n\n" + format_comparison(summary) + "\n")
-    return summary
+    return summary, trials
 
 
-def summarise(trials: pd.DataFrame, table: str) -> pd.DataFrame:
-    """Mean and std of Spearman rho over repeats per method x budget x device, plus a ``mean`` device
-    (each repeat's mean over devices, then mean/std over repeats), beside the published values."""
+def compare_with_paper(trials: pd.DataFrame, table: str) -> pd.DataFrame:
+    """The engine's summary (``summary.summarise``: mean / std of rho over repeats per method x budget
+    x device and a ``mean`` device) per pretraining size, beside the published values of ``table``;
+    the table's cells that did not run are rows with ``n == 0``."""
     keys = ["space", "source_samples", "method", "samples", "protocol"]
     trials = trials.copy()
     trials["source_samples"] = trials.get("source_samples", pd.Series(np.nan, index=trials.index)).astype("Int64")
-    failed = trials["error"].notna()
-    errors = (trials[failed].groupby(keys + ["device"], dropna=False)["error"]
-              .agg(lambda e: f"{len(e)} failed: {e.iloc[0]}"))
-    ok = trials[~failed]
-    per_device = (ok.groupby(keys + ["device"], dropna=False)["spearman"]
-                  .agg(spearman_mean="mean", spearman_std="std", n="count"))
-    per_repeat = ok.groupby(keys + ["seed"], dropna=False)["spearman"].mean()
-    means = (per_repeat.groupby(level=keys, dropna=False).agg(spearman_mean="mean", spearman_std="std", n="count")
-             .assign(device="mean").set_index("device", append=True))
-    ours = pd.concat([per_device, means]).join(errors.rename("errors"), how="outer").reset_index()
+    ours = summarise(trials, by=["source_samples"])
     # keep the protocol of each method for the paper cells it meets
     published = paper_numbers(table).rename(columns={"value": "paper"}).drop(columns="table")
     protocols = ours[["method", "protocol"]].drop_duplicates("method")
@@ -222,6 +229,7 @@ def summarise(trials: pd.DataFrame, table: str) -> pd.DataFrame:
     merged = ours.merge(published, on=keys + ["device"], how="outer")
     merged["table"] = table
     merged["n"] = merged["n"].fillna(0).astype(int)
+    merged["failed"] = merged["failed"].fillna(0).astype(int)
     # per space: the paper's column order, then any other test device in the order the specs list them
     device_order = {}
     for space in merged["space"].unique():
@@ -249,7 +257,13 @@ def _device_order(summary: pd.DataFrame) -> list[str]:
 
 def format_comparison(summary: pd.DataFrame, digits: int = 2) -> str:
     """Ours beside the paper, one block per space (and pretraining budget): rows method (samples),
-    columns devices; each cell ``ours±std [paper]``."""
+    columns devices; each cell ``ours±std [paper]``. Takes ``compare_with_paper``'s table or the
+    engine's ``summarise`` (no paper column: cells ``ours±std`` only)."""
+    summary = summary.copy()
+    beside_paper = "paper" in summary
+    for column in ("source_samples", "paper"):
+        if column not in summary:
+            summary[column] = np.nan
     blocks = []
     group_keys = ["space", "source_samples"]
     for (space, source_samples), block in summary.groupby(group_keys, dropna=False, sort=False):
@@ -265,7 +279,8 @@ def format_comparison(summary: pd.DataFrame, digits: int = 2) -> str:
         text = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
         text += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in lines]
         blocks.append("\n".join(text))
-    return "\n\n".join(blocks) + "\n\ncells: ours mean±std over repeats [published]; '-' not run, 'ERR' failed"
+    legend = "ours mean±std over repeats [published]; '-' not run" if beside_paper else "mean±std over repeats"
+    return "\n\n".join(blocks) + f"\n\ncells: {legend}, 'ERR' failed"
 
 
 def _cell(row, digits: int) -> str:
@@ -279,4 +294,5 @@ def _cell(row, digits: int) -> str:
     return ours + paper
 
 
-__all__ = ["reproduce", "summarise", "format_comparison", "table_specs", "TABLE_PARTS", "TABLES", "settings_text"]
+__all__ = ["reproduce", "reproduce_with_trials", "compare_with_paper", "format_comparison", "table_specs", "TABLE_PARTS",
+           "TABLES", "settings_text"]
