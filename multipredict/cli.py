@@ -5,13 +5,46 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
 from .errors import MultipredictError
+from .messages import debug_requested, one_line, user_message
+from .outputs import TABLE_SUFFIXES, check_output_dir, check_output_file
+from .stopping import terminate_as_interrupt
 
 FORMATS = ("table", "csv", "json")
+DEBUG_HELP = "show the traceback of an error (also MULTIPREDICT_DEBUG=1)"
+
+
+class UsageError(MultipredictError):
+    """A command line argparse refused (unknown flag, bad choice, wrong type)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a refused command line is one `multipredict: error:` line like every other error."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message}; see `{self.prog} --help`")
+
+
+def _int_at_least(minimum: int, why: str = ""):
+    """An argparse type: a whole number >= ``minimum`` (``why`` says what a smaller one would mean)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is too small: expected a whole number >= {minimum}"
+                                             + (f" ({why})" if why else ""))
+        return value
+
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
 
 
 def _emit(frame: pd.DataFrame, fmt: str, float_format: str = "{:.4f}") -> None:
@@ -52,7 +85,10 @@ def parse_option(text: str) -> tuple[str, object]:
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     from .data import fetch, sources
 
-    if args.all == bool(args.sources):
+    if args.all and args.sources:
+        raise MultipredictError(f"pass either --all or source names, not both (got --all and "
+                                f"{' '.join(args.sources)}); drop one of them")
+    if not args.all and not args.sources:
         raise MultipredictError("name the sources to fetch or pass --all; sources: " + ", ".join(sources.groups()))
     groups = sources.groups() if args.all else args.sources
     files = [f for g in groups for f in sources.files_in(g)]
@@ -103,6 +139,7 @@ def cmd_distance(args: argparse.Namespace) -> int:
             raise MultipredictError(f"device set {args.preset!r} is for space {preset.space!r}, not {args.space!r}; "
                                     f"pass --space {preset.space}")
         train, test = train or list(preset.train), test or list(preset.test)
+    tasks.check_split(args.space, train, test)
     if args.max_correlation is not None:
         kept = tasks.adversarial_train_set(args.space, train, test, args.max_correlation)
         print(f"# training devices with Spearman <= {args.max_correlation} to every test device: "
@@ -126,14 +163,46 @@ def cmd_distance(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- experiments
+def _check_reproduce(args: argparse.Namespace, options: dict) -> dict:
+    """Every input of `reproduce`, before its output folder is created or a trial runs."""
+    from . import config
+    from .experiments import methods as method_registry
+    from .experiments.reproduce import QUICK_REPEATS, table_specs
+
+    if config.data_source() == "local":
+        raise MultipredictError("reproduce reruns the paper's tables on the public benchmark devices, but "
+                                "MULTIPREDICT_DATA=local holds only this machine's profiles; unset MULTIPREDICT_DATA "
+                                "(or set it to benchmarks or all) and rerun")
+    if args.repeats is not None and args.repeats < 1:
+        raise MultipredictError(f"--repeats {args.repeats} is not valid; expected a whole number >= 1 (e.g. --repeats "
+                                f"10, the paper's)")
+    if args.quick and args.repeats not in (None, QUICK_REPEATS):
+        raise MultipredictError(f"--quick runs {QUICK_REPEATS} repeat, so --repeats {args.repeats} would be ignored; "
+                                f"drop --repeats, or drop --quick for a full run")
+    if args.workers is not None and args.workers < 1:
+        raise MultipredictError(f"--workers {args.workers} is not valid; expected a whole number >= 1 (processes or "
+                                f"threads to run trials in)")
+    check_output_dir(args.out)
+    specs = table_specs(args.table, repeats=args.repeats or 10, quick=args.quick, seed=args.seed,
+                        methods=_split(args.methods) or None, options=options,
+                        samples=[_int_value("--samples", v) for v in _split(args.samples)] or None,
+                        parts=_split(args.parts) or None)
+    validate_options = getattr(method_registry, "validate_options", None)
+    if validate_options is not None and options:
+        checked = validate_options(list(dict.fromkeys(m for _, spec in specs for m in spec.methods)), options)
+        return options if checked is None else dict(checked)
+    return options
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .experiments.reproduce import format_comparison, reproduce
 
     options = dict(parse_option(text) for text in args.option)
+    options = _check_reproduce(args, options)
     bar = tqdm(desc=f"{args.table} trials", unit="trial", disable=args.quiet)
-    summary = reproduce(args.table, repeats=args.repeats, quick=args.quick, out_dir=args.out,
+    summary = reproduce(args.table, repeats=args.repeats or 10, quick=args.quick, out_dir=args.out,
                         methods=_split(args.methods) or None, options=options, executor=args.executor,
                         workers=args.workers, seed=args.seed, on_result=lambda result: bar.update(1),
                         samples=[_int_value("--samples", v) for v in _split(args.samples)] or None,
@@ -172,6 +241,10 @@ def cmd_zcp(args: argparse.Namespace) -> int:
     from .proxies.runner import run_zcp
     from .spaces.selection import select_archs
 
+    check_output_file(args.out, suffixes=TABLE_SUFFIXES)
+    if args.images is not None and not Path(args.images).is_dir():
+        raise MultipredictError(f"--images {args.images!r} is not a folder; give a folder with one sub-folder of "
+                                f"images per class, or leave --images out for the seeded synthetic batch")
     ids = select_archs(args.space, args.archs)
     table = run_zcp(args.space, ids, args.out, workers=args.workers, batch=args.images, batch_size=args.batch_size,
                     seed=args.seed, progress=not args.quiet)
@@ -180,14 +253,23 @@ def cmd_zcp(args: argparse.Namespace) -> int:
 
 
 def cmd_onboard(args: argparse.Namespace) -> int:
-    from . import onboard
+    if args.out:  # first, before the engine is even imported: a bad --out must not cost a pretraining
+        check_output_file(args.out, suffixes=TABLE_SUFFIXES, inputs={"--measurements": args.measurements})
+    from . import onboard, tasks
 
+    sources = _split(args.sources)
+    if sources:
+        tasks.check_devices(args.space, sources, "source")
+        if args.name in sources:
+            raise MultipredictError(f"--name {args.name!r} is one of the --sources devices used for pretraining; "
+                                    f"give your device another name")
+    measurements = onboard.read_measurements(args.space, args.measurements)
     options = {}
     for name in ("source_epochs", "target_epochs"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    result = onboard.onboard(args.space, args.measurements, device=args.name, folds=args.folds, seed=args.seed,
-                             source_devices=_split(args.sources) or None, **options)
+    result = onboard.onboard(args.space, measurements, device=args.name, folds=args.folds, seed=args.seed,
+                             source_devices=sources or None, **options)
     print(result.summary())
     if args.out:
         onboard.write_table(result.predictions, args.out)
@@ -197,7 +279,8 @@ def cmd_onboard(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="multipredict", description=__doc__)
+    parser = _Parser(prog="multipredict", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="fetch and inspect the public benchmark files")
@@ -233,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     reproduce = sub.add_parser("reproduce", help="rerun a table of the paper; prints ours beside the published")
     reproduce.add_argument("table", choices=["table1", "table2", "table3", "table4"])
-    reproduce.add_argument("--repeats", type=int, default=10)
+    reproduce.add_argument("--repeats", type=int, default=None, help="repeats (seeds) per trial (default 10)")
     reproduce.add_argument("--quick", action="store_true", help="a smoke run (< 3 min on 2 cores): fewer epochs, "
                                                                 "1 repeat, fewer methods")
     reproduce.add_argument("--out", required=True, help="output folder (a rerun resumes from its store)")
@@ -270,10 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     onboard.add_argument("--out", help="write predicted latency for every arch (.csv or .parquet)")
     onboard.add_argument("--name", default="my_device", help="your device's name")
     onboard.add_argument("--sources", default="", help="public devices to pretrain on (default: all HELP devices)")
-    onboard.add_argument("--folds", type=int, default=5, help="cross-validation folds for the quality estimate")
+    onboard.add_argument("--folds", type=_int_at_least(2, "each fold is predicted by a model fitted on the others"),
+                         default=5, help="cross-validation folds for the quality estimate (>= 2)")
     onboard.add_argument("--seed", type=int, default=0)
-    onboard.add_argument("--source-epochs", type=int, default=None, help="pretraining epochs (paper: 250)")
-    onboard.add_argument("--target-epochs", type=int, default=None, help="fine-tuning epochs (paper: 50)")
+    onboard.add_argument("--source-epochs", type=_int_at_least(1), default=None, help="pretraining epochs (paper: 250)")
+    onboard.add_argument("--target-epochs", type=_int_at_least(1), default=None, help="fine-tuning epochs (paper: 50)")
     onboard.set_defaults(func=cmd_onboard)
 
     from .spaces.selection import SELECTION_HELP
@@ -282,10 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     zcp.add_argument("--space", required=True, help="nb201 or fbnet")
     zcp.add_argument("--archs", required=True, help=SELECTION_HELP)
     zcp.add_argument("--out", required=True, help="output table (.csv or .parquet); rerunning resumes it")
-    zcp.add_argument("--workers", type=int, default=1, help="local processes")
+    zcp.add_argument("--workers", type=_int_at_least(1), default=1, help="local processes")
     zcp.add_argument("--images", default=None, help="an image folder (one sub-folder per class, read with "
                                                     "Pillow) for a real batch; default: a seeded synthetic batch")
-    zcp.add_argument("--batch-size", type=int, default=64)
+    zcp.add_argument("--batch-size", type=_int_at_least(1), default=64)
     zcp.add_argument("--seed", type=int, default=0)
     zcp.add_argument("--quiet", action="store_true")
     zcp.set_defaults(func=cmd_zcp)
@@ -294,20 +378,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_measure_parser(sub)
 
+    _add_debug_flag(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (MultipredictError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+def _add_debug_flag(parser: argparse.ArgumentParser, seen: set | None = None) -> None:
+    """``--debug`` after any (sub)command too; SUPPRESS keeps a sub-parser from resetting it."""
+    seen = set() if seen is None else seen
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+                    _add_debug_flag(child, seen)
+
+
+def report_error(error: BaseException, debug: bool) -> int:
+    """The command line's one error boundary: 2 and one line for an expected failure, 1 and one line
+    naming --debug for an internal error; the traceback only with --debug / MULTIPREDICT_DEBUG=1."""
+    if debug:
+        traceback.print_exception(error)
+    message = user_message(error)
+    if message is not None:
         print(f"multipredict: error: {message}", file=sys.stderr)
         return 2
+    detail = one_line(f"{type(error).__name__}: {error}")
+    print(f"multipredict: internal error (a bug, not your input): {detail}; rerun with --debug "
+          f"(or MULTIPREDICT_DEBUG=1) for the traceback and report it", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_requested(argv)
+    try:
+        with terminate_as_interrupt():
+            args = build_parser().parse_args(argv)
+            return args.func(args)
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt as stop:
+        print(f"multipredict: {stop or 'interrupted'}; finished work was saved, a rerun resumes", file=sys.stderr)
+        return 130
+    except Exception as error:
+        return report_error(error, debug)
 
 
 if __name__ == "__main__":

@@ -306,9 +306,9 @@ def run(spec: ExperimentSpec, executor: Executor | str | None = None, *,
 
     ``on_result(TrialResult)`` is called after each trial (stored trials first, then in completion
     order). ``frame.attrs`` says whether the run is ``complete`` or was ``cancelled``. ``store``:
-    stored trials are reused and new ones saved as they finish; trials whose method failed count as
-    stored unless ``retry_failed``. A trial whose *worker* failed (a killed process, a broken pool) is
-    reported in the frame but not stored: that says nothing about the trial, and a rerun runs it.
+    stored trials are reused and new ones saved as they finish. A trial that failed (its method raised,
+    or its worker died) is reported in the frame but not stored, so a rerun runs it again (``retry_failed``
+    also reruns failed trials that older versions stored).
     ``scheduler``: the Dask scheduler's address for ``executor="dask"`` (none: a ``LocalCluster`` of
     ``workers`` processes); with Dask, ``workers`` otherwise caps how many trials are submitted at once.
     """
@@ -319,6 +319,8 @@ def run(spec: ExperimentSpec, executor: Executor | str | None = None, *,
         store.save_spec(spec)
 
     def record(trial: Trial, rows: list[dict[str, Any]], cached: bool, keep: bool = True) -> None:
+        # a failed trial is not a result: it is not stored, so the next run retries it
+        keep = keep and (cached or not any(r.get("error") for r in rows))
         progress.rows[trial.index] = rows
         progress.completed += 1
         progress.lost += not keep
