@@ -6,7 +6,12 @@ so that a method pretrains once per trial and fine-tunes per test device. Trials
 - serially in this process (``executor=None``), the default and the easiest to debug;
 - in local processes (``executor="processes"``, ``workers=N``), one torch thread each: on a few
   cores small models train faster in separate single-thread processes than with shared threads;
-- on any ``concurrent.futures.Executor`` you pass, e.g. a Dask ``Client(...).get_executor()``.
+- on a Dask cluster (``executor="dask"``): the one at ``scheduler=ADDRESS``, or a ``LocalCluster``
+  of ``workers`` processes with one thread each (see ``multipredict.experiments.cluster``); a
+  ``distributed.Client`` passed as the executor runs them on its cluster;
+- on any other ``concurrent.futures.Executor`` you pass.
+
+Every trial carries this process's ``config.configure`` overrides to whichever process runs it.
 
 ``run`` returns one row per trial x test device. A trial that raises records its error in its rows
 and the run goes on; ``cancel`` (a ``threading.Event``) stops scheduling new trials and the rows
@@ -27,15 +32,19 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from .. import __version__
+from .. import config as _config
+from ..errors import MultipredictError
 from . import methods as method_registry
+from .cluster import client_of, dask_client, is_dask
 from .spec import ExperimentSpec
 
 COLUMNS = ["method", "space", "device", "samples", "seed", "protocol", "spearman", "kendall", "n_eval",
@@ -66,6 +75,8 @@ class TrialCall:
     target: Any  # "module:function" or a picklable callable
     kwargs: dict[str, Any]
     single_thread: bool = False
+    # the caller's config.configure overrides (cache, mirror, data source): a worker applies them
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,13 +147,17 @@ def trial_call(spec: ExperimentSpec, trial: Trial, single_thread: bool = False) 
     kwargs = dict(spec.options_for(implementation), space=spec.space, train_devices=list(spec.train_devices),
                   test_devices=list(spec.test_devices), samples=trial.samples, seed=trial.seed,
                   protocol=trial.protocol)
-    return TrialCall(implementation.target, kwargs, single_thread)
+    return TrialCall(implementation.target, kwargs, single_thread, dict(_config._overrides))
 
 
 def execute_trial(call: TrialCall) -> dict[str, Any]:
     """Run one trial (in whichever process the executor chose); exceptions become an error record."""
-    if call.single_thread and "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
+    if call.single_thread:
+        # before a first torch import (a fresh Dask worker) the environment decides its thread pools
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(1)
+    _config._overrides.update(call.config)
     started = time.perf_counter()
     try:
         target = call.target
@@ -260,13 +275,33 @@ def _make_executor(kind: str, workers: int | None) -> Executor:
         return ProcessPoolExecutor(max_workers=workers or os.cpu_count(),
                                    mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(dict(config._overrides),))
-    raise ValueError(f"unknown executor {kind!r}; expected None (serial), 'serial', 'threads', 'processes' "
-                     "or a concurrent.futures.Executor such as dask's Client.get_executor()")
+    raise ValueError(f"unknown executor {kind!r}; expected None (serial), 'serial', 'threads', 'processes', "
+                     "'dask', a distributed.Client or a concurrent.futures.Executor")
+
+
+@contextmanager
+def shared_executor(executor: Executor | str | None, workers: int | None = None,
+                    scheduler: str | None = None) -> Iterator[Any]:
+    """What several ``run`` calls can share: for ``"dask"`` one client (and its LocalCluster) for all
+    of them, closed at the end; any other executor as it is (a ``"processes"`` pool starts per run)."""
+    _check_scheduler(executor, scheduler)
+    if executor == "dask":
+        with dask_client(scheduler, workers) as client:
+            yield client
+    else:
+        yield executor
+
+
+def _check_scheduler(executor: Any, scheduler: str | None) -> None:
+    if scheduler and executor != "dask":
+        raise MultipredictError(f"scheduler={scheduler!r} is a Dask scheduler address, but the executor is "
+                                f"{executor!r}; pass executor='dask' (--executor dask) with it")
 
 
 def run(spec: ExperimentSpec, executor: Executor | str | None = None, *,
         on_result: Callable[[TrialResult], None] | None = None, cancel: threading.Event | None = None,
-        store=None, workers: int | None = None, retry_failed: bool = False) -> pd.DataFrame:
+        store=None, workers: int | None = None, retry_failed: bool = False,
+        scheduler: str | None = None) -> pd.DataFrame:
     """Run every trial of ``spec``; return one row per trial x test device (columns ``COLUMNS`` + extras).
 
     ``on_result(TrialResult)`` is called after each trial (stored trials first, then in completion
@@ -274,7 +309,10 @@ def run(spec: ExperimentSpec, executor: Executor | str | None = None, *,
     stored trials are reused and new ones saved as they finish. A trial that failed (its method raised,
     or its worker died) is reported in the frame but not stored, so a rerun runs it again (``retry_failed``
     also reruns failed trials that older versions stored).
+    ``scheduler``: the Dask scheduler's address for ``executor="dask"`` (none: a ``LocalCluster`` of
+    ``workers`` processes); with Dask, ``workers`` otherwise caps how many trials are submitted at once.
     """
+    _check_scheduler(executor, scheduler)
     trials = expand_trials(spec)
     progress = _Progress(total=len(trials))
     if store is not None:
@@ -306,6 +344,14 @@ def run(spec: ExperimentSpec, executor: Executor | str | None = None, *,
             if cancelled():
                 break
             record(trial, _trial_rows(spec, trial, execute_trial(trial_call(spec, trial))), cached=False)
+    elif executor == "dask":
+        if to_run:  # everything stored: no cluster to start
+            with dask_client(scheduler, workers) as client:
+                _run_on(client.get_executor(pure=False), spec, to_run, record, cancelled, workers,
+                        single_thread=True)
+    elif is_dask(executor):
+        _run_on(client_of(executor).get_executor(pure=False), spec, to_run, record, cancelled, workers,
+                single_thread=True)
     elif isinstance(executor, str):
         owned = _make_executor(executor, workers)
         try:
