@@ -179,9 +179,6 @@ def _check_reproduce(args: argparse.Namespace, options: dict) -> dict:
     if args.quick and args.repeats not in (None, QUICK_REPEATS):
         raise MultipredictError(f"--quick runs {QUICK_REPEATS} repeat, so --repeats {args.repeats} would be ignored; "
                                 f"drop --repeats, or drop --quick for a full run")
-    if args.workers is not None and args.workers < 1:
-        raise MultipredictError(f"--workers {args.workers} is not valid; expected a whole number >= 1 (processes or "
-                                f"threads to run trials in)")
     check_output_dir(args.out)
     specs = table_specs(args.table, repeats=args.repeats or 10, quick=args.quick, seed=args.seed,
                         methods=_split(args.methods) or None, options=options,
@@ -219,6 +216,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .experiments.batch import RESULTS_FILE, SUMMARY_FILE, run_spec_file
 
+    check_output_dir(args.out)
     experiment = run_spec_file(args.spec, args.out, executor=args.executor, workers=args.workers,
                                scheduler=args.scheduler, progress=not args.quiet)
     print(experiment.text())
@@ -231,7 +229,7 @@ def _add_executor_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executor", choices=["serial", "threads", "processes", "dask"], default=None,
                         help="where trials run (default: serially here); dask: on --scheduler, or on a local "
                              "Dask cluster of --workers processes")
-    parser.add_argument("--workers", type=int, default=None, help="local processes (default: the CPU count); on a "
+    parser.add_argument("--workers", type=_int_at_least(1), default=None, help="local processes (default: the CPU count); on a "
                                                                  "remote Dask cluster, trials submitted at once")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="a Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --executor dask)")

@@ -98,8 +98,8 @@ CASES = [
          expect="--repeats -3"),
     Case("reproduce-quick-repeats-0", [*REPRO, "--repeats", "0"], expect="--repeats 0"),
     Case("reproduce-quick-repeats-3", [*REPRO, "--repeats", "3"], expect="--quick runs 1 repeat"),
-    Case("reproduce-workers-negative", [*REPRO, "--executor", "processes", "--workers", "-2"], expect="--workers -2"),
-    Case("reproduce-workers-0", [*REPRO, "--executor", "processes", "--workers", "0"], expect="--workers 0"),
+    Case("reproduce-workers-negative", [*REPRO, "--executor", "processes", "--workers", "-2"], expect="--workers: -2"),
+    Case("reproduce-workers-0", [*REPRO, "--executor", "processes", "--workers", "0"], expect="--workers: 0"),
     Case("reproduce-samples-too-many", [*REPRO, "--samples", "100000"], expect="100000"),
     Case("reproduce-samples-not-a-number", [*REPRO, "--samples", "ten"], expect="'ten'"),
     Case("reproduce-out-is-a-file", ["reproduce", "table3", "--quick", "--out", "afile"], files={"afile": "x"},
@@ -170,6 +170,10 @@ CASES = [
     Case("onboard-source-epochs-0", [*ONBOARD, "--source-epochs", "0"], files={"m.csv": GOOD_ROWS}, expect=">= 1"),
     # run (a stored spec)
     Case("run-spec-missing", ["run", "nowhere.yaml", "--out", "runs"], expect="nowhere.yaml"),
+    Case("run-workers-0", ["run", "spec.yaml", "--out", "runs", "--executor", "processes", "--workers", "0"],
+         files={"spec.yaml": "name: x\n"}, expect="--workers: 0"),
+    Case("run-out-is-a-file", ["run", "spec.yaml", "--out", "afile"], files={"spec.yaml": "name: x\n", "afile": "x"},
+         expect="is a file"),
     # the command line itself
     Case("no-command", [], expect="command"),
     Case("unknown-command", ["frobnicate"], expect="frobnicate"),
