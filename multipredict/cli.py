@@ -229,8 +229,9 @@ def _add_executor_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--executor", choices=["serial", "threads", "processes", "dask"], default=None,
                         help="where trials run (default: serially here); dask: on --scheduler, or on a local "
                              "Dask cluster of --workers processes")
-    parser.add_argument("--workers", type=_int_at_least(1), default=None, help="local processes (default: the CPU count); on a "
-                                                                 "remote Dask cluster, trials submitted at once")
+    parser.add_argument("--workers", type=_int_at_least(1), default=None,
+                        help="local processes (default: the CPU count); on a remote Dask cluster, trials submitted "
+                             "at once")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="a Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --executor dask)")
 
