@@ -31,6 +31,7 @@ from multipredict import config, tasks
 from multipredict.data import catalogue
 from multipredict.data.catalogue import KINDS
 from multipredict.errors import MultipredictError
+from multipredict.messages import one_line, user_message
 from multipredict.experiments import ExperimentSpec, ResultStore, TrialResult, method_names
 from multipredict.experiments import methods as method_registry
 from multipredict.experiments import run as run_spec
@@ -56,23 +57,16 @@ class ChoiceError(MultipredictError):
 
 
 def explain_error(error: BaseException) -> str:
-    """An error as sentences for the error area: pydantic's per-field messages without their
-    boilerplate, the engine's own messages as they are, and never a traceback."""
-    errors = getattr(error, "errors", None)
-    if callable(errors) and type(error).__name__ == "ValidationError":
-        lines = []
-        for item in errors():
-            message = str(item.get("msg", "")).removeprefix("Value error, ")
-            where = ".".join(str(p) for p in item.get("loc", ()))
-            if where and where not in message:
-                message = f"{where}: {message}"
-            lines.append(message)
-        return "\n".join(dict.fromkeys(lines)) or str(error)
+    """An error as one line for the error area, in the command line's words (`user_message`): the
+    engine's own messages and pydantic's per-field ones without their boilerplate; never a traceback."""
+    message = user_message(error)
+    if message is not None:
+        return message
     if isinstance(error, KeyError) and error.args:
         return str(error.args[0])
-    if isinstance(error, (MultipredictError, ValueError)):
-        return str(error)
-    return f"unexpected {type(error).__name__}: {error} (the details are in the kernel log)"
+    if isinstance(error, ValueError):
+        return one_line(str(error))
+    return f"unexpected {type(error).__name__}: {one_line(str(error))} (the details are in the kernel log)"
 
 
 @config.cache_per_data_source(maxsize=4)
