@@ -28,6 +28,7 @@ import pandas as pd
 from traitlets import Bool, Dict, HasTraits, Instance, Int, List, Unicode, observe
 
 from multipredict import config, tasks
+from multipredict.spaces import LATENCY_SPACES
 from multipredict.data import catalogue
 from multipredict.data.catalogue import KINDS
 from multipredict.errors import MultipredictError
@@ -39,7 +40,6 @@ from multipredict.experiments.runner import COLUMNS
 
 log = logging.getLogger(__name__)
 
-SPACES = ("nb201", "fbnet")
 PROTOCOLS = ("paper", "help")
 EXECUTORS = {"thread": None, "processes": "processes"}
 PREDICTORS = ("auto", "gcn", "mlp")  # multipredict.transfer.PREDICTORS, without importing torch here
@@ -201,7 +201,7 @@ class ExperimentModel(HasTraits):
         self._cancel: threading.Event | None = None
         self._distance_token = 0
         if not (traits.get("train_devices") or traits.get("test_devices")):
-            self.apply_preset(preset or (tasks.default_device_set(space) if space in SPACES else None))
+            self.apply_preset(preset or (tasks.default_device_set(space) if space in LATENCY_SPACES else None))
         self._building = False
         self._rebuild_spec()
         self._refresh_closest()
@@ -219,7 +219,7 @@ class ExperimentModel(HasTraits):
 
     def presets(self) -> list[str]:
         """The device sets of this space that the current data source has data for."""
-        return tasks.available_device_sets(self.space) if self.space in SPACES else []
+        return tasks.available_device_sets(self.space) if self.space in LATENCY_SPACES else []
 
     def encodings(self) -> list[str]:
         return list(dict.fromkeys(enc for enc, _ in transfer_methods()))
@@ -440,8 +440,8 @@ class ExperimentModel(HasTraits):
 
     def _on_space(self, old: str, new: str) -> None:
         self.message = f"loading the {new} device data..."  # sent at once: the loading takes seconds
-        known = set(catalogue.device_names(new)) if new in SPACES else set()
-        preset = tasks.default_device_set(new) if new in SPACES else None
+        known = set(catalogue.device_names(new)) if new in LATENCY_SPACES else set()
+        preset = tasks.default_device_set(new) if new in LATENCY_SPACES else None
         with self.hold_trait_notifications():
             if preset is not None:
                 self.apply_preset(preset)
@@ -472,7 +472,7 @@ class ExperimentModel(HasTraits):
     def _refresh_closest(self) -> None:
         train = tuple(self.train_devices)
         rows = []
-        if train and self.space in SPACES:
+        if train and self.space in LATENCY_SPACES:
             known = set(catalogue.device_names(self.space))
             for test in self.test_devices:
                 if test in known and all(t in known for t in train) and test not in train:
@@ -489,7 +489,7 @@ class ExperimentModel(HasTraits):
             self.distance = matrix
 
     def _start_distance(self) -> None:
-        if self._load_distance == "never" or self.space not in SPACES:
+        if self._load_distance == "never" or self.space not in LATENCY_SPACES:
             return
         self._distance_token += 1
         token, space = self._distance_token, self.space

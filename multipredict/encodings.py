@@ -21,6 +21,7 @@ says which pool it was computed on (`describe_pool`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ import pandas as pd
 from .errors import DataError, MultipredictError, UnknownNameError
 
 ENCODINGS = ("vec", "zcp", "hwl", "zcpvec", "hwlvec")
+EncodingName = Literal["vec", "zcp", "hwl", "zcpvec", "hwlvec"]  # for options models; the same names
 # Which part feeds the network body and which is concatenated before the head.
 _BODY = {"vec": "vec", "zcp": "zcp", "hwl": "hwl", "zcpvec": "vec", "hwlvec": "vec"}
 _SIDE = {"vec": None, "zcp": None, "hwl": None, "zcpvec": "zcp", "hwlvec": "hwl"}

@@ -118,19 +118,19 @@ def onboard(space: str, measurements, *, device: str = "my_device", source_devic
     """Fit the transfer predictor for a new device and predict every arch of the space.
 
     ``source_devices``: public devices to pretrain on (default: every HELP device of the space).
-    ``predictor_options``: passed to :class:`multipredict.transfer.FewShotLatencyPredictor`
+    ``predictor_options``: passed to :class:`multipredict.methods.transfer.BenchmarkTransfer`
     (``encoding``, ``embedding``, ``source_epochs``, ``target_epochs``, ...).
     ``progress``: optional ``callable(stage: str, fraction: float)``; stages ``pretrain`` (only when
     no cached or shipped pretraining matches), ``cross-validate`` and ``predict``.
     """
     from .data import help
-    from .transfer import FewShotLatencyPredictor
+    from .methods.transfer import BenchmarkTransfer
 
     table = read_measurements(space, measurements)
     sources = list(source_devices) if source_devices else help.devices(space)
     if device in sources:
         raise MultipredictError(f"device name {device!r} is a public device used for pretraining; pick another name")
-    predictor = FewShotLatencyPredictor(space, sources, seed=seed, progress=progress, **predictor_options).fit()
+    predictor = BenchmarkTransfer(space, sources, seed=seed, progress=progress, **predictor_options).fit()
     ids, latency = table["arch_id"].to_numpy(), table["latency_ms"].to_numpy()
     missing = np.setdiff1d(ids, predictor.pool_ids_)
     if len(missing):

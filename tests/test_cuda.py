@@ -12,7 +12,7 @@ import pytest
 import torch
 from scipy import stats
 
-from multipredict import transfer
+from multipredict.methods import transfer
 from multipredict.baselines.help import HELP_DEVICE_SPLITS, HELPPredictor
 from multipredict.measure import measure_archs
 from multipredict.measure.runner import metadata_path

@@ -39,7 +39,7 @@ def test_local_data_serves_every_table_without_a_download(local_only):
     assert sorted(lat.columns) == sorted(PROFILES) and lat.shape[0] == 100
     assert lat.notna().all().all() and (lat > 0).all().all()
     # the measured sample covers HELP's 10 reference archs, so the `sample` embedding works
-    from multipredict.predictors import hardware
+    from multipredict.methods import protocol as hardware
 
     assert set(hardware.reference_archs("nb201")) <= set(lat.index)
     # our proxies cover every measured cell with a path from input to output (a disconnected cell's

@@ -10,7 +10,8 @@ from scipy import stats
 from multipredict import encodings
 from multipredict.encodings import ArchFeatures
 from multipredict.errors import MultipredictError, UnknownNameError
-from multipredict.predictors import LatencyPredictor, index_vector, sample_vector
+from multipredict.methods.protocol import sample_vector
+from multipredict.predictors import LatencyPredictor, index_vector
 
 
 def _two_opposite_devices(n=160, seed=0):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from multipredict import transfer
+from multipredict.methods import transfer
 from multipredict.baselines import brpnas, flops, latency_method
 from multipredict.errors import MultipredictError, UnknownNameError
-from multipredict.predictors import device_latency
+from multipredict.methods.protocol import device_latency
 
 SOURCES = ["1080ti_1", "silver_4114", "pixel3", "samsung_s7"]
 TARGETS = ["fpga", "raspi4", "eyeriss", "gold_6226"]
@@ -61,12 +61,12 @@ def test_eq1_picks_the_most_correlated_source(mirror):
         transfer.closest_source_device([1, 1], {"a": [1, 2]})
 
 
-def test_same_seed_same_results_and_eq1_in_the_pipeline(mirror):
+def test_same_seed_same_results_and_eq1_in_the_pipeline(mirror, tmp_path):
     kwargs = dict(space="fbnet", train_devices=["1080ti_1", "pixel3", "silver_4114"], test_devices=["raspi4", "fpga"],
                   samples=10, seed=3, source_samples=300, source_epochs=10, target_epochs=20)
-    first = transfer.fit_and_score(**kwargs)
-    transfer.clear_pretrain_cache()  # the second run pretrains again instead of reusing the first
-    second = transfer.fit_and_score(**kwargs)
+    first = transfer.fit_and_score(**kwargs, pretrain_dir=tmp_path / "first")
+    transfer.clear_pretrain_cache()  # the second run pretrains again (another folder) instead of reusing the first
+    second = transfer.fit_and_score(**kwargs, pretrain_dir=tmp_path / "second")
     assert not first[0]["pretrain_cached"] and not second[0]["pretrain_cached"]
     assert _scores(first) == _scores(second)
     third = transfer.fit_and_score(**kwargs)  # shares the cached pretraining
@@ -74,7 +74,7 @@ def test_same_seed_same_results_and_eq1_in_the_pipeline(mirror):
     other_seed = transfer.fit_and_score(**{**kwargs, "seed": 4})
     assert _scores(other_seed) != _scores(first)
     # the row reports the Eq. 1 choice on the few-shot archs the run drew
-    from multipredict.predictors import few_shot_ids, target_split
+    from multipredict.methods.protocol import few_shot_ids, target_split
 
     for row in first:
         split = target_split("paper", "fbnet", row["device"], np.arange(5000), 3, 10)
@@ -85,7 +85,7 @@ def test_same_seed_same_results_and_eq1_in_the_pipeline(mirror):
 
 
 def test_normalisers_see_source_training_archs_only(mirror):
-    model = transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1", "pixel3"], encoding="zcpvec", source_samples=150,
+    model = transfer.BenchmarkTransfer("fbnet", ["1080ti_1", "pixel3"], encoding="zcpvec", source_samples=150,
                                              source_epochs=1, seed=0).fit()
     trained_on = np.union1d(*[s.train_ids for s in model.source_splits_.values()])
     assert np.array_equal(model.encoder_.fitted_ids_, trained_on)
@@ -110,7 +110,7 @@ def test_options_and_devices_are_checked(mirror):
         transfer.fit_and_score(**base, encoding="hwl", hwl_devices=["fpga"])
     with pytest.raises(MultipredictError, match="predictor='gcn'"):
         transfer.fit_and_score(**{**base, "space": "fbnet", "train_devices": ["pixel3"]}, predictor="gcn")
-    with pytest.raises(UnknownNameError, match="score_on"):
+    with pytest.raises(MultipredictError, match="score_on='everything' is not valid"):
         transfer.fit_and_score(**base, score_on="everything")
     with pytest.raises(UnknownNameError, match="latency method"):
         latency_method("brp")
@@ -146,7 +146,8 @@ def test_a_saved_pretraining_is_reused_by_another_run(mirror, tmp_path):
                   samples=10, seed=5, source_samples=300, source_epochs=5, target_epochs=10, pretrain_dir=str(tmp_path))
     transfer.clear_pretrain_cache()
     first = transfer.fit_and_score(**kwargs)
-    saved = list(tmp_path.glob("fbnet-vec-table-*.pt"))
+    saved = list(tmp_path.glob("fbnet-mlp-table-*.pt"))
+    assert len(list(tmp_path.glob("fbnet-mlp-table-*.json"))) == 1  # what it was trained from
     assert len(saved) == 1 and not first[0]["pretrain_cached"]
     transfer.clear_pretrain_cache()  # as if in another process: only the file is left
     second = transfer.fit_and_score(**{**kwargs, "target_lr": 4e-4})
@@ -167,20 +168,16 @@ def test_a_saved_pretraining_is_reused_by_another_run(mirror, tmp_path):
     assert transfer.fit_and_score(**kwargs)[0]["pretrain_cached"]
 
 
-def test_the_gcn_aggregation_names_its_own_pretraining(mirror):
-    pool = np.arange(10)
+def test_the_gcn_aggregation_names_its_own_pretraining(mirror, tmp_path):
     keys = {}
     for predictor in ("gcn", "mlp"):
         for aggregation in ("sum", "mean"):
-            model = transfer.FewShotLatencyPredictor("nb201", SOURCES, predictor=predictor,
-                                                     gcn_aggregation=aggregation)
-            model.body_ = predictor
-            keys[predictor, aggregation] = model._cache_key(pool)
+            model = transfer.BenchmarkTransfer("nb201", SOURCES, predictor=predictor, gcn_aggregation=aggregation,
+                                               source_samples=20, source_epochs=0, pretrain_dir=str(tmp_path)).fit()
+            keys[predictor, aggregation] = model.pretraining_key_
     assert keys["gcn", "sum"] != keys["gcn", "mean"]  # never load one GCN's weights into the other
     assert keys["mlp", "sum"] == keys["mlp", "mean"]  # an MLP has nothing to aggregate
-    # "mean" keeps the key every pretraining had before the option existed (its files stay valid)
-    assert keys["gcn", "mean"] == keys["gcn", "sum"][:-1] and len(keys["gcn", "mean"]) == len(keys["mlp", "sum"])
-    with pytest.raises(UnknownNameError, match="gcn_aggregation 'max'"):
+    with pytest.raises(MultipredictError, match="gcn_aggregation='max' is not valid"):
         transfer.fit_and_score(space="nb201", train_devices=SOURCES, test_devices=TARGETS[:1], samples=10, seed=0,
                                gcn_aggregation="max")
 
@@ -189,9 +186,9 @@ def test_index_codes_can_follow_the_authors_device_list(mirror):
     from multipredict.predictors import hardware, index_vector
 
     kwargs = dict(embedding="index", source_samples=50, source_epochs=1, target_epochs=1, predictor="mlp")
-    ours = transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1", "pixel3"], **kwargs).fit()
-    authors = transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1", "pixel3"], index_order="authors", **kwargs).fit()
-    assert ours._cache_key(ours.pool_ids_) != authors._cache_key(authors.pool_ids_)
+    ours = transfer.BenchmarkTransfer("fbnet", ["1080ti_1", "pixel3"], **kwargs).fit()
+    authors = transfer.BenchmarkTransfer("fbnet", ["1080ti_1", "pixel3"], index_order="authors", **kwargs).fit()
+    assert ours.pretraining_key_ != authors.pretraining_key_
     # sources: 0, 1 in source order; authors: 1080ti_1 is their device 0, pixel3 their device 6
     assert np.array_equal(ours.pretrained_.embedding_table(), np.stack([index_vector(0), index_vector(1)]))
     assert np.array_equal(authors.pretrained_.embedding_table(), np.stack([index_vector(0), index_vector(6)]))
@@ -202,14 +199,12 @@ def test_index_codes_can_follow_the_authors_device_list(mirror):
     assert code == 20
     with pytest.raises(MultipredictError, match="'nonesuch' is not in the authors' fbnet device list"):
         authors.add_device("nonesuch", ids, device_latency("fbnet", "raspi4")[ids])
-    with pytest.raises(UnknownNameError, match="index_order 'full'"):
-        transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1"], embedding="index", index_order="full").fit()
+    with pytest.raises(MultipredictError, match="index_order='full' is not valid"):
+        transfer.BenchmarkTransfer("fbnet", ["1080ti_1"], embedding="index", index_order="full").fit()
     # a table embedding has no codes: the option leaves its pretraining (and key) alone
-    table = [transfer.FewShotLatencyPredictor("fbnet", ["1080ti_1"], index_order=order)
-             for order in ("sources", "authors")]
-    for model in table:
-        model.body_ = "mlp"
-    assert table[0]._cache_key(ids) == table[1]._cache_key(ids)
+    table = [transfer.BenchmarkTransfer("fbnet", ["1080ti_1"], index_order=order, source_samples=50,
+                                        source_epochs=0).fit() for order in ("sources", "authors")]
+    assert table[0].pretraining_key_ == table[1].pretraining_key_
 
 
 def test_eq1_with_pearson_on_log_latency(mirror):
@@ -222,7 +217,7 @@ def test_eq1_with_pearson_on_log_latency(mirror):
     assert transfer.closest_source_device(target, sources, "pearson_log") == max(by_hand, key=by_hand.get)
     with pytest.raises(UnknownNameError, match="kendall"):
         transfer.closest_source_device(target, sources, "kendall")
-    with pytest.raises(UnknownNameError, match="eq1_correlation"):
+    with pytest.raises(MultipredictError, match="eq1_correlation='kendall' is not valid"):
         transfer.fit_and_score(space="nb201", train_devices=SOURCES, test_devices=["fpga"], samples=10, seed=0,
                                eq1_correlation="kendall", **SMALL)
     rows = transfer.fit_and_score(space="fbnet", train_devices=["1080ti_1", "pixel3", "silver_4114"],
@@ -268,12 +263,12 @@ def test_fine_tuning_freezes_the_body_for_targets_close_to_a_source_device(mirro
     assert close[0]["target_train"] == "auto" and close[0]["fine_tuned"] == "head"
     assert close[0]["spearman"] == head[0]["spearman"]
     assert far[0]["fine_tuned"] == "all" and far[0]["spearman"] == every[0]["spearman"]
-    with pytest.raises(UnknownNameError, match="target_train 'body'"):
+    with pytest.raises(MultipredictError, match="target_train='body' is not valid"):
         transfer.fit_and_score(**kwargs, target_train="body")
-    with pytest.raises(MultipredictError, match=r"freeze_above=1\.5 .*\[-1, 1\]"):
+    with pytest.raises(MultipredictError, match=r"freeze_above=1\.5 is not valid .*less than or equal to 1"):
         transfer.fit_and_score(**kwargs, freeze_above=1.5)
     # no defined correlation (constant latencies, one sample): too little to retrain the body from
-    model = transfer.FewShotLatencyPredictor("nb201", SOURCES)
+    model = transfer.BenchmarkTransfer("nb201", SOURCES)
     assert model._fine_tuned_part({"a": float("nan")}) == "head"
     assert model._fine_tuned_part({"a": 0.5, "b": 0.84}) == "all"
     assert model._fine_tuned_part({"a": 0.5, "b": 0.85}) == "head"
@@ -291,7 +286,7 @@ def test_brpnas_eagle_recipe_trains_brpnas_own_gcn(mirror):
         brpnas.fit_and_score(**{**kwargs, "space": "fbnet", "test_devices": ["fpga"]})
     with pytest.raises(MultipredictError, match="head_width"):
         brpnas.fit_and_score(**kwargs, head_width=100)
-    with pytest.raises(UnknownNameError, match="recipe"):
+    with pytest.raises(MultipredictError, match="recipe='brp' is not valid"):
         brpnas.fit_and_score(**{**kwargs, "recipe": "brp"})
     with pytest.raises(MultipredictError, match="samples=1"):
         brpnas.fit_and_score(**{**kwargs, "samples": 1})

@@ -17,7 +17,7 @@ from ..errors import UnknownNameError
 
 # method name -> module that defines its fit_and_score
 LATENCY_METHODS = {
-    "transfer": "multipredict.transfer",
+    "transfer": "multipredict.methods.transfer",
     "flops": "multipredict.baselines.flops",
     "brpnas": "multipredict.baselines.brpnas",
     "help": "multipredict.baselines.help",

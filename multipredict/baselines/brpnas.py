@@ -20,29 +20,52 @@ weights. It computes in float32 where that code uses float64.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from .. import encodings
 from ..errors import MultipredictError, UnknownNameError
+from ..methods.protocol import (device_latency, few_shot_ids, minmax_labels, rank_correlations, resolve_predictor,
+                                target_split)
+from ..options import Options
 from ..predictors import LatencyPredictor
-from ..predictors.evaluation import (SCORE_ON, device_latency, few_shot_ids, minmax_labels, rank_correlations,
-                                     target_split)
+from ..spaces import LATENCY_SPACES
 
 METHOD = "brpnas"
-SPACES = ("nb201", "fbnet")
 
 RECIPES = ("multipredict", "eagle")
 # BRP-NAS's released configuration of its NB201 latency GCN (configs/predictors/lat_gcn_nasbench201*)
 EAGLE = {"layers": 4, "width": 600, "dropout": 0.002, "weight_decay": 5e-4, "lr_factor": 0.5, "lr_patience": 10,
          "lr_threshold": 0.01, "stop_patience": 35, "settle_epochs": 21}
 
-DEFAULT_OPTIONS: dict[str, object] = {
-    "recipe": "multipredict", "validation": 100, "encoding": "vec", "predictor": "auto", "gcn_aggregation": "sum",
-    "epochs": 250, "lr": 4e-4, "head_layers": 4, "head_width": 200, "batch_size": 128, "score_on": "heldout",
-    "hwl_devices": None, "device": "auto", "progress": None,
-}
-OPTIONS = tuple(DEFAULT_OPTIONS)
+
+
+class BRPNASOptions(Options):
+    """BRP-NAS's options: a predictor trained from scratch on the target's samples."""
+
+    recipe: Literal["multipredict", "eagle"] = Field(
+        "multipredict", description="our training recipe, or BRP-NAS's released one (eagle)")
+    validation: int = Field(100, ge=1, description="eagle: extra target archs for early stopping")
+    encoding: encodings.EncodingName = Field("vec", description="arch encoding")
+    predictor: Literal["auto", "gcn", "mlp"] = Field("auto", description="network body (auto: GCN on NB201 Vec)")
+    gcn_aggregation: Literal["sum", "mean"] = Field("sum", description="how a GCN layer combines a node's inputs")
+    epochs: int = Field(250, ge=0, description="training epochs")
+    lr: float = Field(4e-4, gt=0, description="learning rate")
+    head_layers: int = Field(4, ge=1, description="regression head layers")
+    head_width: int = Field(200, ge=1, description="regression head width")
+    batch_size: int = Field(128, ge=1, description="batch size")
+    score_on: Literal["heldout", "all"] = Field("heldout", description="score on held-out or all pool archs")
+    hwl_devices: tuple[str, ...] | None = Field(None, description="HWL encodings' reference devices")
+    device: str = Field("auto", description="torch device")
+    progress: Callable[[str, float], None] | None = Field(None, description="callable(stage, fraction)",
+                                                          exclude=True)
+
+
+OPTIONS = BRPNASOptions.names()
+DEFAULT_OPTIONS: dict[str, object] = BRPNASOptions.defaults()
 
 
 def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[str], samples: int,
@@ -52,21 +75,16 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     ``train_devices`` are not trained on; they only serve as the default ``hwl_devices`` of an HWL
     encoding. Options: recipe (multipredict|eagle), validation (eagle: extra target archs for early
     stopping), encoding, predictor (auto|gcn|mlp), gcn_aggregation (sum|mean), epochs, lr, head_layers,
-    head_width, batch_size, score_on (heldout|all), hwl_devices, device, progress (callable(stage, fraction)).
+    head_width, batch_size, score_on (heldout|all), hwl_devices, device, progress (callable(stage, fraction)):
+    `BRPNASOptions`.
     """
-    from ..transfer import check_options, resolve_predictor
-
-    check_options(options, OPTIONS, METHOD)
-    config = {**DEFAULT_OPTIONS, **options}
-    if space not in SPACES:
-        raise UnknownNameError("space", space, SPACES)
-    if config["score_on"] not in SCORE_ON:
-        raise UnknownNameError("score_on", config["score_on"], SCORE_ON)
+    parsed = BRPNASOptions.parse(options, "BRP-NAS")
+    config = {name: getattr(parsed, name) for name in OPTIONS}
+    if space not in LATENCY_SPACES:
+        raise UnknownNameError("space", space, tuple(LATENCY_SPACES))
     if not isinstance(samples, (int, np.integer)) or samples < 2:
         raise MultipredictError(f"samples={samples!r} is not valid; BRP-NAS trains on >= 2 target archs (900 or 3200 "
                                 "in the paper)")
-    if config["recipe"] not in RECIPES:
-        raise UnknownNameError("recipe", config["recipe"], RECIPES)
     if config["recipe"] == "eagle":
         return _eagle_rows(space=space, test_devices=test_devices, samples=samples, seed=seed, protocol=protocol,
                            config=config, explicit=set(options))

@@ -19,15 +19,19 @@ other methods draw them, though FLOPs never looks at their latencies (``n_fewsho
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from .. import encodings
 from ..errors import MultipredictError, UnknownNameError
-from ..predictors.evaluation import SCORE_ON, device_latency, few_shot_ids, rank_correlations, target_split
+from ..methods.protocol import device_latency, few_shot_ids, rank_correlations, target_split
+from ..options import Options
+from ..spaces import LATENCY_SPACES
 
 METHOD = "flops"
-SPACES = ("nb201", "fbnet")
 
 # NB201 CIFAR network geometry: (channels, pixels per side) of the three stages, 5 cells each.
 _STAGES = ((16, 32), (32, 16), (64, 8))
@@ -78,15 +82,27 @@ def flops(space: str, arch_ids) -> np.ndarray:
         return nb201_flops(ids)
     if space == "fbnet":
         return encodings.zcp_table("fbnet")["flops"].loc[ids].to_numpy(dtype=float) / 1e6
-    raise UnknownNameError("space", space, SPACES, "FLOPs are available for the latency spaces only.")
+    raise UnknownNameError("space", space, tuple(LATENCY_SPACES), "FLOPs are available for the latency spaces only.")
 
 
 FLOPS_SOURCE = {"nb201": "analytic (NB201 CIFAR-10 network, get_model_infos convention)",
                 "fbnet": "nasflat_latency zc_fbnet.json flops"}
 
-DEFAULT_OPTIONS: dict[str, object] = {"score_on": "heldout", "pool_encoding": "vec", "hwl_devices": None,
-                                      "progress": None}
-OPTIONS = tuple(DEFAULT_OPTIONS)
+
+
+class FlopsOptions(Options):
+    """FLOPs as the latency ranking (no training)."""
+
+    score_on: Literal["heldout", "all"] = Field("heldout", description="score on held-out or all pool archs")
+    pool_encoding: encodings.EncodingName = Field(
+        "vec", description="score on the pool of this encoding (e.g. zcp, to compare with a ZCP transfer)")
+    hwl_devices: tuple[str, ...] | None = Field(None, description="pool_encoding hwl/hwlvec: reference devices")
+    progress: Callable[[str, float], None] | None = Field(None, description="callable(stage, fraction)",
+                                                          exclude=True)
+
+
+OPTIONS = FlopsOptions.names()
+DEFAULT_OPTIONS: dict[str, object] = FlopsOptions.defaults()
 
 
 def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[str], samples: int,
@@ -97,15 +113,11 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     to compare with a ZCP-based transfer on the same archs; default "vec" = every arch with a
     latency), hwl_devices (for pool_encoding hwl/hwlvec; default the train devices), progress.
     """
-    from ..transfer import check_options
-
-    check_options(options, OPTIONS, METHOD)
-    config = {**DEFAULT_OPTIONS, **options}
-    if space not in SPACES:
-        raise UnknownNameError("space", space, SPACES)
+    parsed = FlopsOptions.parse(options, "FLOPs")
+    config = {name: getattr(parsed, name) for name in OPTIONS}
+    if space not in LATENCY_SPACES:
+        raise UnknownNameError("space", space, tuple(LATENCY_SPACES))
     score_on = config["score_on"]
-    if score_on not in SCORE_ON:
-        raise UnknownNameError("score_on", score_on, SCORE_ON)
     pool_encoding = encodings.check_encoding(config["pool_encoding"])
     hwl = [] if "hwl" not in encodings.uses(pool_encoding) else list(config["hwl_devices"] or train_devices)
     if not isinstance(samples, (int, np.integer)) or samples < 0:

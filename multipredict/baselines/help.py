@@ -52,17 +52,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from ..data import help as help_data
 from ..errors import DataError, MultipredictError, UnknownNameError
-from ..predictors.evaluation import few_shot_ids, rank_correlations
+from ..options import Options
+from ..spaces import LATENCY_SPACES
+from ..methods.protocol import few_shot_ids, rank_correlations
 from ..protocols import PROTOCOLS, DeviceSplit, split
 
 METHOD = "help"
-SPACES = ("nb201", "fbnet")
 
 # HELP's device splits (its script/run_meta_training_{nasbench201,fbnet}.sh).
 HELP_DEVICE_SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -343,6 +346,29 @@ class AdaptedHELP:
         return out
 
 
+class HELPOptions(Options):
+    """HELP's settings (Lee et al., NeurIPS 2021; defaults = its released configuration)."""
+
+    episodes: int | None = Field(None, ge=0, description="meta-training episodes (None: 2000 NB201 / 4000 FBNet)")
+    inner_steps: int = Field(2, ge=0, description="inner adaptation steps while meta-training")
+    eval_inner_steps: int | None = Field(None, ge=0, description="adaptation steps at meta-test (None: inner_steps)")
+    meta_batch: int = Field(8, ge=1, description="devices per episode")
+    num_query: int = Field(200, ge=1, description="query archs per meta-training device and episode")
+    meta_lr: float = Field(1e-4, gt=0, description="outer Adam learning rate")
+    inner_lr_init: float = Field(1e-3, gt=0, description="initial per-parameter inner learning rate (Meta-SGD)")
+    hidden: int = Field(100, ge=1, description="predictor width")
+    kl_weight: float = Field(0.1, ge=0, description="weight of the KL term")
+    z_scale: float = Field(0.01, ge=0, description="scale of the z-modulator's sample")
+    mc_samples: int = Field(10, ge=1, description="Monte-Carlo samples at meta-test")
+    eval_every: int = Field(50, ge=1, description="episodes between meta-validation checks")
+    spearman_from: Literal["mc_mean", "last_sample"] = Field(
+        "mc_mean", description="rank the MC mean, or the last MC sample (HELP's released evaluation)")
+    second_order: bool = Field(True, description="second-order MAML gradients")
+    source_samples: int | None = Field(None, ge=2, description="training pool per meta-train device "
+                                                               "(None: 900 NB201 / 4000 FBNet)")
+    device: str | None = Field("auto", description="torch device: auto, cpu, cuda")
+
+
 class HELPPredictor:
     """HELP as an estimator: configure in the constructor, then ``meta_train``, ``adapt``, ``predict``.
 
@@ -352,43 +378,32 @@ class HELPPredictor:
     >>> model.predict(adapted, query_ids)  # normalised latency, MC mean
     """
 
-    def __init__(self, space: str, *, episodes: int | None = None, inner_steps: int = 2,
-                 eval_inner_steps: int | None = None, meta_batch: int = 8, num_support: int = 10,
-                 num_query: int = 200, meta_lr: float = 1e-4, inner_lr_init: float = 1e-3,
-                 hidden: int = 100, kl_weight: float = 0.1, z_scale: float = 0.01,
-                 mc_samples: int = 10, eval_every: int = 50, spearman_from: str = "mc_mean",
-                 second_order: bool = True, source_samples: int | None = None, protocol: str = "help",
-                 seed: int = 0,
-                 device: str | torch.device | None = None,
-                 progress: Callable[[str, float], None] | None = None):
-        if space not in SPACES:
-            raise UnknownNameError("HELP space", space, SPACES)
-        if spearman_from not in SPEARMAN_FROM:
-            raise UnknownNameError("spearman_from", spearman_from, SPEARMAN_FROM,
-                                   "'last_sample' reproduces HELP's released evaluation.")
+    def __init__(self, space: str, *, num_support: int = 10, protocol: str = "help", seed: int = 0,
+                 progress: Callable[[str, float], None] | None = None, **options):
+        """``options``: `HELPOptions` (episodes, inner_steps, ..., device), validated there."""
+        if space not in LATENCY_SPACES:
+            raise UnknownNameError("HELP space", space, LATENCY_SPACES)
         if protocol not in PROTOCOLS:
             raise UnknownNameError("protocol", protocol, PROTOCOLS)
-        for name, value in (("inner_steps", inner_steps), ("meta_batch", meta_batch),
-                            ("num_support", num_support), ("num_query", num_query),
-                            ("hidden", hidden), ("mc_samples", mc_samples), ("eval_every", eval_every)):
-            if not isinstance(value, (int, np.integer)) or value < (0 if name == "inner_steps" else 1):
-                raise MultipredictError(f"{name}={value!r}: expected a positive integer")
+        if not isinstance(num_support, (int, np.integer)) or num_support < 1:
+            raise MultipredictError(f"num_support={num_support!r}: expected a positive integer")
+        settings = HELPOptions.parse(options, "HELP")
+        self.options = settings
         self.space = space
-        self.episodes = DEFAULT_EPISODES[space] if episodes is None else int(episodes)
-        if self.episodes < 0:
-            raise MultipredictError(f"episodes={episodes!r}: expected 0 or more")
-        self.inner_steps = int(inner_steps)
-        self.eval_inner_steps = self.inner_steps if eval_inner_steps is None else int(eval_inner_steps)
-        self.meta_batch, self.num_support, self.num_query = int(meta_batch), int(num_support), int(num_query)
-        self.meta_lr, self.inner_lr_init = float(meta_lr), float(inner_lr_init)
-        self.hidden, self.kl_weight, self.z_scale = int(hidden), float(kl_weight), float(z_scale)
-        self.mc_samples, self.eval_every = int(mc_samples), int(eval_every)
-        self.spearman_from, self.second_order, self.protocol = spearman_from, bool(second_order), protocol
-        if source_samples is not None and (not isinstance(source_samples, (int, np.integer)) or source_samples < 2):
-            raise MultipredictError(f"source_samples={source_samples!r}: expected None (900 NB201 / 4000 FBNet) "
-                                    "or an integer >= 2")
-        self.source_samples = None if source_samples is None else int(source_samples)
+        self.episodes = DEFAULT_EPISODES[space] if settings.episodes is None else int(settings.episodes)
+        self.inner_steps = int(settings.inner_steps)
+        self.eval_inner_steps = self.inner_steps if settings.eval_inner_steps is None else int(settings.eval_inner_steps)
+        self.meta_batch, self.num_support, self.num_query = int(settings.meta_batch), int(num_support), \
+            int(settings.num_query)
+        self.meta_lr, self.inner_lr_init = float(settings.meta_lr), float(settings.inner_lr_init)
+        self.hidden, self.kl_weight, self.z_scale = int(settings.hidden), float(settings.kl_weight), \
+            float(settings.z_scale)
+        self.mc_samples, self.eval_every = int(settings.mc_samples), int(settings.eval_every)
+        self.spearman_from, self.second_order, self.protocol = settings.spearman_from, bool(settings.second_order), \
+            protocol
+        self.source_samples = settings.source_samples
         self.seed = int(seed)
+        device = settings.device
         if device in (None, "auto"):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -598,7 +613,7 @@ class HELPPredictor:
     def score(self, test_devices: Sequence[str], samples: int = 10, seed: int | None = None) -> list[dict]:
         """Adapt to each test device from ``samples`` few-shot archs and score it on the
         protocol's held-out archs. The few-shot draw depends on (seed, device) only, the same draw
-        every other method of the project makes (:func:`multipredict.predictors.evaluation.few_shot_ids`);
+        every other method of the project makes (:func:`multipredict.methods.protocol.few_shot_ids`);
         test devices always use the protocol's default training pool, whatever ``source_samples``."""
         seed = self.seed if seed is None else int(seed)
         rows = []
@@ -616,10 +631,16 @@ class HELPPredictor:
 # --------------------------------------------------------------------------------------------
 # The experiments runner's entry point
 
-_PREDICTOR_OPTIONS = ("episodes", "inner_steps", "eval_inner_steps", "meta_batch", "num_query",
-                      "meta_lr", "inner_lr_init", "hidden", "kl_weight", "z_scale", "mc_samples",
-                      "eval_every", "spearman_from", "second_order", "source_samples", "device", "progress")
-OPTIONS = ("valid_devices",) + _PREDICTOR_OPTIONS
+class HELPTrialOptions(HELPOptions):
+    """A HELP trial's options: HELP's settings plus the meta-validation devices and progress."""
+
+    valid_devices: tuple[str, ...] | None = Field(
+        None, description="meta-validation devices (None: HELP's meta-valid set less train/test; () = none)")
+    progress: Callable[[str, float], None] | None = Field(None, description="callable(stage, fraction)",
+                                                          exclude=True)
+
+
+OPTIONS = HELPTrialOptions.names()
 
 
 def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[str], samples: int,
@@ -638,13 +659,12 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     of the meta-train/valid devices; default 900 / 4000), device ("auto" | "cpu" | "cuda"),
     progress (callable(stage, fraction)).
     """
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise UnknownNameError("HELP option", unknown[0], OPTIONS,
-                               "Options configure HELPPredictor; see its constructor.")
+    parsed = HELPTrialOptions.parse(options, "HELP")
+    options = {name: getattr(parsed, name) for name in options}
     if not isinstance(samples, (int, np.integer)) or samples < 1:
         raise MultipredictError(f"samples={samples!r}: expected a positive number of few-shot archs (HELP: 10)")
     valid_devices = options.pop("valid_devices", None)
+    valid_devices = None if valid_devices is None else list(valid_devices)
     if valid_devices is None:
         # HELP's meta-valid set, less any device this run trains or tests on (e.g. the adversarial
         # splits train on titanx_1); an empty set keeps the last episode
@@ -670,4 +690,4 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
 
 __all__ = ["HELPPredictor", "AdaptedHELP", "fit_and_score", "fbnet_encoding", "nb201_global_graph",
            "hardware_embedding", "HELP_DEVICE_SPLITS", "HELP_README_SPEARMAN", "HELP_README_MEAN",
-           "DEFAULT_EPISODES", "OPTIONS"]
+           "DEFAULT_EPISODES", "OPTIONS", "HELPOptions", "HELPTrialOptions"]

@@ -144,6 +144,8 @@ def _fetch_missing(file: SourceFile, path: Path, progress: bool) -> Path:
                 f"(MULTIPREDICT_MIRROR={mirror}). Fix the mirror path, or unset MULTIPREDICT_MIRROR "
                 f"to download from {file.url}, then run `{fix_command(file)}`."
             )
+        # a copy is not resumed: a private part file, so two processes filling one cache never collide
+        part = path.with_name(f"{path.name}.{os.getpid()}.part")
         _copy_from_mirror(file, source, part)
         origin = f"copied from mirror {source}"
     else:

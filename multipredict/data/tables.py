@@ -17,9 +17,9 @@ import pandas as pd
 
 from .. import config
 from ..errors import DataError, UnknownNameError
+from ..spaces import LATENCY_SPACES
 from . import eagle, help, hwnasbench, local, zc_fbnet
 
-LATENCY_SPACES = ("nb201", "fbnet")
 PROXIES = zc_fbnet.PROXIES
 
 

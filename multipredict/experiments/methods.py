@@ -1,11 +1,11 @@
 """Named methods an ExperimentSpec can list: each is one ``fit_and_score`` plus fixed options.
 
-Every method follows one contract (see ``multipredict.transfer``)::
+Every method follows one contract (see ``multipredict.methods.transfer``)::
 
     fit_and_score(*, space, train_devices, test_devices, samples, seed, protocol="paper", **options)
         -> list[dict]   # one dict per test device: device, spearman, kendall, n_eval, n_fewshot, pool, seconds
 
-A method refers to its implementation by import path (``"multipredict.transfer:fit_and_score"``) so
+A method refers to its implementation by import path (``"multipredict.methods.transfer:fit_and_score"``) so
 that the engine modules are imported only when a trial runs (in whichever process runs it), or by a
 callable for methods a user or a test registers::
 
@@ -179,7 +179,7 @@ class MethodRegistry:
 
 def _paper_methods() -> MethodRegistry:
     registry = MethodRegistry()
-    transfer = "multipredict.transfer:fit_and_score"
+    transfer = "multipredict.methods.transfer:fit_and_score"
     # revision 2: fine-tuning a target trains the embedding and head only (target_train="head");
     # 3: target_train="auto" (the body frozen only for targets close to a source device);
     # NB201 4: the GCN sums a node's inputs (gcn_aggregation="sum"; it averaged them before)
@@ -194,7 +194,7 @@ def _paper_methods() -> MethodRegistry:
         ("TL ZCP ET", "zcp", "table"),
         ("TL HWL ET", "hwl", "table"),
     ]:
-        registry.register(name, transfer, accepts_from="multipredict.transfer:OPTIONS",
+        registry.register(name, transfer, accepts_from="multipredict.methods.transfer:OPTIONS",
                           quick_options=TRANSFER_QUICK, revision=transfer_revision, space_revisions=gcn_revisions,
                           description=f"Multi-Predict transfer: {encoding} encoding, {embedding} hardware embedding",
                           encoding=encoding, embedding=embedding)

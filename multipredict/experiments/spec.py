@@ -26,10 +26,10 @@ from pydantic_core import to_jsonable_python
 
 from .. import config
 from ..errors import DataError, MultipredictError
+from ..spaces import LATENCY_SPACES
 from ..protocols import PROTOCOLS
 from . import methods as method_registry
 
-SPACES = ("nb201", "fbnet")
 # options whose values are device names: they must exist and must not be a test device (label leak)
 DEVICE_OPTIONS = ("hwl_devices", "valid_devices")
 PER_METHOD_ONLY = ("protocol",)  # a method may run under its own protocol (e.g. HELP under "help")
@@ -86,8 +86,8 @@ class ExperimentSpec(BaseModel):
     @field_validator("space")
     @classmethod
     def _known_space(cls, space: str) -> str:
-        if space not in SPACES:
-            raise ValueError(f"unknown space {space!r}; expected one of {', '.join(SPACES)} (the spaces with "
+        if space not in LATENCY_SPACES:
+            raise ValueError(f"unknown space {space!r}; expected one of {', '.join(LATENCY_SPACES)} (the spaces with "
                              "latency data); set space: nb201 or space: fbnet")
         return space
 

@@ -1,15 +1,19 @@
-"""Latency predictors: f(x, h) over an arch encoding and a hardware embedding.
+"""Estimators: they receive arrays and frames and never read the benchmark data.
 
-- `LatencyPredictor`: the estimator (GCN or MLP body, ``table`` / ``sample`` / ``index`` / no
-  hardware embedding, regression head), with ``fit``, ``fine_tune``, ``predict``, ``add_device``.
-- `networks`: the torch modules. `hardware`: fixed embeddings. `evaluation`: splits, few-shot
-  draws and rank correlations shared by every latency method.
+- `LatencyPredictor`: f(x, h) over an arch encoding and a hardware embedding (GCN or MLP body,
+  ``table`` / ``sample`` / ``index`` / no hardware embedding, regression head), with ``fit``,
+  ``fine_tune``, ``predict``, ``add_device``.
+- `FewShotLatencyPredictor` (`fewshot`): pretrain on source devices' tables, add a target device
+  from a few measurements (Eq. 1 + fine-tuning), content-keyed pretraining cache.
+- `networks`: the torch modules. `hardware`: fixed embeddings.
+
+The trial protocol that looks data up for them is `multipredict.methods`.
 """
 
-from .evaluation import device_latency, device_split, few_shot_ids, rank_correlations, target_split
-from .hardware import index_vector, sample_vector
+from .fewshot import FewShotLatencyPredictor, TransferOptions
+from .hardware import index_vector, sample_embedding
 from .latency import BODIES, FINE_TUNE_PARTS, LatencyPredictor, resolve_device
 from .networks import EMBEDDINGS
 
-__all__ = ["LatencyPredictor", "BODIES", "EMBEDDINGS", "FINE_TUNE_PARTS", "resolve_device", "sample_vector",
-           "index_vector", "device_latency", "device_split", "target_split", "few_shot_ids", "rank_correlations"]
+__all__ = ["LatencyPredictor", "FewShotLatencyPredictor", "TransferOptions", "BODIES", "EMBEDDINGS",
+           "FINE_TUNE_PARTS", "resolve_device", "sample_embedding", "index_vector"]

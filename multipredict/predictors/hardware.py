@@ -1,7 +1,7 @@
 """Fixed hardware embeddings: how a device is described to a predictor without a learned row.
 
-``sample``: the device's latencies on HELP's 10 reference archs
-(`multipredict.data.help.reference_archs`), min-max scaled over those 10 values, so that the vector
+``sample``: the device's latencies on HELP's 10 reference archs (looked up by the trial layer,
+`multipredict.methods.protocol.sample_vector`), min-max scaled over those 10 values, so that the vector
 describes the *shape* of the device's latency profile (the labels are per-device min-max scaled
 too). Measuring them costs a new device 10 extra measurements, which results report.
 
@@ -53,20 +53,13 @@ def authors_position(space: str, device: str) -> int:
     return order.index(device)
 
 
-def reference_archs(space: str) -> list[int]:
-    from ..data import help
-
-    return help.reference_archs(space)
-
-
-def sample_vector(space: str, device: str) -> np.ndarray:
-    from .evaluation import device_latency
-
-    ids = reference_archs(space)
-    latency = device_latency(space, device)[ids]
-    if not np.isfinite(latency).all():
-        raise DataError(f"device {device!r} has no latency on some of HELP's reference archs {ids}, which the "
-                        "'sample' embedding needs; use embedding='table' or 'index' for it")
+def sample_embedding(reference_ms, *, device: str = "the device") -> np.ndarray:
+    """The ``sample`` embedding of a device from its latencies on HELP's 10 reference archs: min-max
+    scaled over those values (the shape of its latency profile)."""
+    latency = np.asarray(reference_ms, dtype=float).reshape(-1)
+    if not np.isfinite(latency).all() or len(latency) == 0:
+        raise DataError(f"{device} has no latency on some of HELP's reference archs, which the 'sample' embedding "
+                        "needs; measure them, or use embedding='table' or 'index'")
     low, high = latency.min(), latency.max()
     return ((latency - low) / (high - low if high > low else 1.0)).astype(np.float32)
 

@@ -1,5 +1,7 @@
-"""What every latency method shares when it is scored: device latencies, protocol splits, the
-few-shot draw and the rank correlations.
+"""The trial protocol every latency method shares: device latencies looked up from the benchmark
+tables, protocol splits, the few-shot draw, the rank correlations, and HELP's reference archs for
+the ``sample`` hardware embedding. This is the layer that reads data; the estimators it feeds
+(`multipredict.predictors`) receive arrays and never do.
 
 The few-shot draw depends on (seed, device) only and uses the protocol's split with its default
 source-sample count, exactly like the HELP baseline, so that all methods run with the same seed
@@ -14,10 +16,26 @@ import zlib
 import numpy as np
 from scipy import stats
 
+from .. import encodings
 from ..errors import MultipredictError, UnknownNameError
+from ..predictors.hardware import sample_embedding
 from ..protocols import PROTOCOLS, SOURCE_SAMPLES, DeviceSplit, split
 
 SCORE_ON = ("heldout", "all")
+PREDICTORS = ("auto", "gcn", "mlp")
+
+
+def resolve_predictor(space: str, encoding: str, predictor: str = "auto") -> str:
+    """``gcn`` or ``mlp``: ``auto`` is the GCN for NB201 Vec-based encodings, else the MLP."""
+    if predictor not in PREDICTORS:
+        raise UnknownNameError("predictor", predictor, PREDICTORS)
+    vec_body = encodings.body_kind(encoding) == "vec"
+    if predictor == "auto":
+        return "gcn" if (space == "nb201" and vec_body) else "mlp"
+    if predictor == "gcn" and not (space == "nb201" and vec_body):
+        raise MultipredictError(f"predictor='gcn' needs space 'nb201' and a Vec-based encoding (vec, zcpvec, "
+                                f"hwlvec); got space {space!r}, encoding {encoding!r}. Use predictor='mlp' or 'auto'")
+    return predictor
 
 
 def device_latency(space: str, device: str) -> np.ndarray:
@@ -97,3 +115,15 @@ def minmax_labels(latency_ms, reference_ms) -> np.ndarray:
     if high <= low:
         high = low + 1.0
     return ((np.asarray(latency_ms, dtype=float) - low) / (high - low)).astype(np.float32)
+
+
+def reference_archs(space: str) -> list[int]:
+    """HELP's 10 reference archs of ``space`` (the ``sample`` embedding measures a device on them)."""
+    from ..data import help
+
+    return help.reference_archs(space)
+
+
+def sample_vector(space: str, device: str) -> np.ndarray:
+    """A benchmark device's ``sample`` embedding: its latencies on HELP's reference archs, min-max scaled."""
+    return sample_embedding(device_latency(space, device)[reference_archs(space)], device=f"device {device!r}")
