@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import MultipredictError, UnknownNameError
+from .messages import validation_message
 
 
 class Options(BaseModel):
@@ -46,7 +47,8 @@ class Options(BaseModel):
         try:
             return cls(**dict(options))
         except ValidationError as error:
-            raise MultipredictError(one_line(error, method)) from None
+            prefix = f"{method} option " if method else ""
+            raise MultipredictError(prefix + validation_message(error)) from None
 
     @classmethod
     def describe(cls) -> str:
@@ -56,15 +58,3 @@ class Options(BaseModel):
             default = field.get_default(call_default_factory=True)
             lines.append(f"{name} ({default!r}): {field.description or ''}".rstrip(": "))
         return "\n".join(lines)
-
-
-def one_line(error: ValidationError, method: str = "") -> str:
-    """A pydantic ValidationError as one plain line: ``option=value is not valid: reason``."""
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item.get("loc", ())) or "value"
-        value = item.get("input")
-        reason = str(item.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{where}={value!r} is not valid ({reason})")
-    prefix = f"{method} option " if method else ""
-    return prefix + "; ".join(parts)

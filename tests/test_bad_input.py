@@ -26,14 +26,11 @@ import pytest
 from multipredict import cli, outputs
 from multipredict.data import fetch, formats, sources
 from multipredict.errors import DataError, MultipredictError
-from multipredict.experiments import methods as method_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 READ_ONLY = Path("/sys/kernel")  # read-only even for root, unlike a chmod-ed folder
 needs_read_only = pytest.mark.skipif(not READ_ONLY.is_dir() or outputs.writable(READ_ONLY),
                                      reason=f"needs a folder nobody can write to ({READ_ONLY})")
-needs_validate_options = pytest.mark.xfail(not hasattr(method_registry, "validate_options"), strict=False,
-                                           reason="needs methods.validate_options")
 
 GOOD_ROWS = "arch,latency_ms\n" + "".join(f"{i},{1 + 0.1 * i:.2f}\n" for i in range(20))
 DIR = None  # in `files`: make a folder
@@ -113,7 +110,7 @@ CASES = [
          env={"MULTIPREDICT_DATA": "local"}, expect="MULTIPREDICT_DATA"),
     Case("reproduce-option-not-key-value", [*REPRO, "--option", "target_lr"], expect="KEY=VALUE"),
     Case("reproduce-option-bad-type", ["reproduce", "table3", "--quick", "--methods", "TL Vec ET", "--out", "repro",
-                                        "--option", "target_lr=abc"], expect="abc", marks=(needs_validate_options,)),
+                                        "--option", "target_lr=abc"], expect="abc"),
     Case("reproduce-option-unknown", [*REPRO, "--option", "foo=bar"], expect="foo"),
     # zcp
     Case("zcp-out-read-only", ["zcp", "--space", "nb201", "--archs", "0-1", "--out", str(READ_ONLY / "z.csv")],

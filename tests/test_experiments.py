@@ -429,7 +429,7 @@ def test_paper_methods_take_their_implementations_options(name):
     method = methods.REGISTRY.get(name)
     module_name = method.accepts_from.partition(":")[0]
     implementation = pytest.importorskip(module_name)
-    assert method.accepted_options() == set(implementation.OPTIONS)
+    assert method.accepted_options() == set(implementation.OPTIONS) == set(method.options_model().names())
     assert set(method.fixed) <= set(implementation.OPTIONS) and set(method.quick_options) <= set(implementation.OPTIONS)
 
 
@@ -510,3 +510,17 @@ def test_reproduce_some_parts_of_a_table():
         table_specs("table4", parts=["nb201-50"])
     with pytest.raises(MultipredictError, match="TL ZCPVec ET"):
         table_specs("table2", parts=["fbnet-adversarial"], methods=["TL ZCPVec ET"])
+
+
+def test_options_are_validated_against_each_methods_model_before_running():
+    from multipredict.errors import MultipredictError, UnknownNameError
+    from multipredict.experiments import methods
+
+    assert methods.validate_options(["TL Vec ET", "HELP"], {"target_lr": 4e-4, "episodes": 10}) == \
+        {"target_lr": 4e-4, "episodes": 10}
+    with pytest.raises(MultipredictError, match="target_lr='abc' is not valid"):
+        methods.validate_options(["TL Vec ET", "HELP"], {"target_lr": "abc"})
+    with pytest.raises(UnknownNameError, match="unknown option 'foo'"):
+        methods.validate_options(["FLOPs"], {"foo": 1})
+    with pytest.raises(MultipredictError, match="episodes=-1 is not valid"):
+        methods.validate_options(["HELP"], {"episodes": -1})

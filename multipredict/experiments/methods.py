@@ -13,8 +13,10 @@ callable for methods a user or a test registers::
     register("My predictor", my_fit_and_score, encoding="zcp")
 
 ``accepts`` names the options a method takes (``None``: any); ``accepts_from`` reads them from the
-implementation's ``OPTIONS`` instead (one source of truth; a module that cannot be imported checks
-nothing here, and its trials report the import error);
+implementation's options model instead (``"module:ModelClass"``, a `multipredict.options.Options`:
+one source of truth for names, defaults, types and docs; a module that cannot be imported checks
+nothing here, and its trials report the import error); `validate_options` checks a run's options
+against the chosen methods' models before any trial starts;
 ``quick_options`` are the cheaper settings a ``quick`` spec uses (fewer epochs / episodes);
 ``revision`` counts changes to what a method computes with the same options (e.g. a new default):
 it is part of every trial's cache key, so stored trials of an older revision are computed again
@@ -56,7 +58,7 @@ class Method:
     quick_options: Mapping[str, Any] = field(default_factory=dict)
     needs_train_devices: bool = True
     description: str = ""
-    accepts_from: str | None = None  # "module:OPTIONS", read when first needed
+    accepts_from: str | None = None  # "module:OptionsModel" (or a tuple of names), read when first needed
     revision: int = 1
     space_revisions: Mapping[str, int] = field(default_factory=dict)
 
@@ -106,6 +108,21 @@ class Method:
                 return found
         return self.accepts
 
+    def options_model(self):
+        """The implementation's `Options` model, where ``accepts_from`` names one (else None)."""
+        if self.accepts_from is None:
+            return None
+        found = _attribute(self.accepts_from)
+        return found if isinstance(found, type) and hasattr(found, "parse") else None
+
+    def validate(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Check one call's options against the method's model (names, types, ranges): a bad value
+        raises a one-line `MultipredictError` before anything runs. Returns the options unchanged."""
+        model = self.options_model()
+        if model is not None:
+            model.parse(options, self.name)
+        return dict(options)
+
     def takes(self, option: str) -> bool:
         accepted = self.accepted_options()
         return accepted is None or option in accepted
@@ -121,12 +138,19 @@ class Method:
 
 
 @cache
-def _options_of(path: str) -> frozenset[str] | None:
+def _attribute(path: str) -> Any:
     module_name, _, attribute = path.partition(":")
     try:
-        return frozenset(getattr(importlib.import_module(module_name), attribute))
+        return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError):  # not importable: its trials will say why
         return None
+
+
+def _options_of(path: str) -> frozenset[str] | None:
+    found = _attribute(path)
+    if found is None:
+        return None
+    return frozenset(found.names() if hasattr(found, "names") else found)
 
 
 class MethodRegistry:
@@ -194,19 +218,20 @@ def _paper_methods() -> MethodRegistry:
         ("TL ZCP ET", "zcp", "table"),
         ("TL HWL ET", "hwl", "table"),
     ]:
-        registry.register(name, transfer, accepts_from="multipredict.methods.transfer:OPTIONS",
+        registry.register(name, transfer, accepts_from="multipredict.methods.transfer:TrialOptions",
                           quick_options=TRANSFER_QUICK, revision=transfer_revision, space_revisions=gcn_revisions,
                           description=f"Multi-Predict transfer: {encoding} encoding, {embedding} hardware embedding",
                           encoding=encoding, embedding=embedding)
-    for name, module, quick, needs_train, description, space_revisions in [
-        ("HELP", "multipredict.baselines.help", HELP_QUICK, True,
+    for name, module, model, quick, needs_train, description, space_revisions in [
+        ("HELP", "multipredict.baselines.help", "HELPTrialOptions", HELP_QUICK, True,
          "HELP meta-learning baseline (Meta-SGD, z-modulator)", {}),
         # NB201 2: the GCN sums a node's inputs, as the transfer methods' does
-        ("BRP-NAS", "multipredict.baselines.brpnas", BRPNAS_QUICK, False,
+        ("BRP-NAS", "multipredict.baselines.brpnas", "BRPNASOptions", BRPNAS_QUICK, False,
          "BRP-NAS: a GCN trained from scratch on the target's samples", {"nb201": 2}),
-        ("FLOPs", "multipredict.baselines.flops", {}, False, "FLOPs as the latency predictor (no training)", {}),
+        ("FLOPs", "multipredict.baselines.flops", "FlopsOptions", {}, False,
+         "FLOPs as the latency predictor (no training)", {}),
     ]:
-        registry.register(name, f"{module}:fit_and_score", accepts_from=f"{module}:OPTIONS", quick_options=quick,
+        registry.register(name, f"{module}:fit_and_score", accepts_from=f"{module}:{model}", quick_options=quick,
                           needs_train_devices=needs_train, description=description, space_revisions=space_revisions)
     return registry
 
@@ -237,6 +262,20 @@ def register(name: str, fn: str | FitAndScore, **fixed: Any) -> Method:
     itself; every other keyword is a fixed option passed to ``fn`` on each call.
     """
     return active_registry().register(name, fn, **fixed)
+
+
+def validate_options(method_names: list[str], options: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a run's spec-wide ``options`` before any trial starts: each must be taken by at least
+    one of the methods, and every method's share must pass its options model. Raises a one-line
+    `MultipredictError`; returns the options unchanged."""
+    chosen = [get(name) for name in method_names]
+    for option in options:
+        if not any(method.takes(option) for method in chosen):
+            valid = sorted(set().union(*(method.accepted_options() or () for method in chosen)))
+            raise UnknownNameError("option", option, valid, f"None of {', '.join(method_names)} takes it")
+    for method in chosen:
+        method.validate(method.options_for(options))
+    return dict(options)
 
 
 def get(name: str) -> Method:

@@ -22,16 +22,15 @@ released code differs in places, each available as an option: a 2-layer head of 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from .. import config, encodings
 from ..errors import MultipredictError, UnknownNameError
-from ..options import Options
 from ..predictors import hardware
 from ..predictors.fewshot import (EQ1_CORRELATIONS, FewShotLatencyPredictor, TargetDevice, TransferOptions,
                                   clear_pretrain_cache, closest_source_device, source_correlations)
