@@ -1,13 +1,14 @@
 """mpwidgets: the Multi-Predict workbench, ipywidgets and plotly views over multipredict's public API.
 
 ``Dashboard()`` is the whole workbench (served by ``python -m mpwidgets.serve``);
-``ExperimentModel`` its state, usable without a browser; ``figures`` the plotly figures the
+``ExperimentModel`` its state, usable without a browser; ``OnboardingPanel`` / ``OnboardingModel``
+onboard your own device from a handful of measurements; ``figures`` the plotly figures the
 notebooks show.
 """
 
 from .model import ExperimentModel, explain_error
 
-__all__ = ["Dashboard", "ExperimentModel", "explain_error"]
+__all__ = ["Dashboard", "ExperimentModel", "OnboardingModel", "OnboardingPanel", "explain_error"]
 
 
 def __getattr__(name: str):
@@ -15,4 +16,8 @@ def __getattr__(name: str):
         from .dashboard import Dashboard
 
         return Dashboard
+    if name in ("OnboardingModel", "OnboardingPanel"):
+        from . import onboarding
+
+        return getattr(onboarding, name)
     raise AttributeError(f"module 'mpwidgets' has no attribute {name!r}")

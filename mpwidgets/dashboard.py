@@ -6,6 +6,9 @@
 
 Defaults can also come from the environment (``MPWIDGETS_SPACE``, ``MPWIDGETS_PRESET``; set by
 ``python -m mpwidgets.serve --space ...``) or from the page address under Voila (``?space=fbnet``).
+Below the experiments, the onboarding panel (``mpwidgets.onboarding``) adds the user's own device
+from a handful of measurements, in the same search space; its settings are ``onboard_options``
+(default ``$MPWIDGETS_ONBOARD_OPTIONS``, else the engine's defaults).
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ import os
 from urllib.parse import parse_qs
 
 import ipywidgets as w
+import traitlets
 
 from multipredict import tasks
 from multipredict.experiments import ResultStore, default_store
+from multipredict.spaces import LATENCY_SPACES
 
-from .model import SPACES, ExperimentModel
+from .model import ExperimentModel
+from .onboarding import OnboardingModel, OnboardingPanel, options_from_environment
 from .plugins import load_plugins
 from .views import (
     BudgetPicker,
@@ -48,18 +54,20 @@ def _from_page(name: str) -> str | None:
 
 class Dashboard(w.VBox):
     """Search space and devices (lists and heatmap), methods, budgets, Run / Cancel, live plot,
-    results table with downloads, and an error area. ``model`` holds all state."""
+    results table with downloads, an error area, and the onboarding panel. ``model`` holds the
+    experiment's state, ``onboarding.model`` the onboarding's."""
 
     def __init__(self, space: str | None = None, preset: str | None = None, *, plugins=(),
-                 store: ResultStore | str | None = "default", model: ExperimentModel | None = None, **traits):
+                 store: ResultStore | str | None = "default", model: ExperimentModel | None = None,
+                 onboard_options: dict | None = None, **traits):
         load_plugins(list(plugins) + [p for p in os.environ.get(ENV_PLUGINS, "").split(",") if p])
         problem = ""
         if model is None:
             space = space or _from_page("space") or os.environ.get(ENV_SPACE) or "nb201"
             preset = preset or _from_page("preset") or os.environ.get(ENV_PRESET) or None
-            if space not in SPACES:  # e.g. a typo in the page address: say so, show a working page
-                problem, space, preset = (f"unknown search space {space!r}; expected one of {', '.join(SPACES)}. "
-                                          "Showing nb201."), "nb201", None
+            if space not in LATENCY_SPACES:  # e.g. a typo in the page address: say so, show a working page
+                problem, space, preset = (f"unknown search space {space!r}; expected one of "
+                                          f"{', '.join(LATENCY_SPACES)}. Showing nb201."), "nb201", None
             elif preset and preset not in tasks.available_device_sets(space):
                 available = tasks.available_device_sets(space)
                 why = "unknown" if preset not in tasks.DEVICE_SETS else "no data under the current data source for"
@@ -79,6 +87,13 @@ class Dashboard(w.VBox):
         self.controls = RunControls(model)
         self.plot = ResultsPlot(model)
         self.table = ResultsTable(model, self.plot)
+        try:
+            options = options_from_environment() if onboard_options is None else dict(onboard_options)
+        except Exception as exc:
+            model.run_error = str(exc)
+            options = {}
+        self.onboarding = OnboardingPanel(model=OnboardingModel(space=model.space, options=options))
+        traitlets.link((model, "space"), (self.onboarding.model, "space"))  # one search space for the page
         title = w.HTML(STYLE + "<div class='mp-title'><h2>Multi-Predict workbench</h2>"
                        "Few-shot latency predictors: pick devices, a method and sample budgets, press Run. "
                        "Results are stored, so a choice already run comes back at once.</div>")
@@ -90,5 +105,6 @@ class Dashboard(w.VBox):
             w.HBox([devices, heat], layout=w.Layout(width="100%")),
             w.HBox([self.methods, self.budgets], layout=w.Layout(width="100%", grid_gap="24px")),
             self.errors, self.controls, self.plot, self.table,
+            w.HTML("<hr>"), self.onboarding,
         ], layout=w.Layout(width="100%"))
         self.add_class("mp-dashboard")

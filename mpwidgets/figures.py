@@ -209,3 +209,29 @@ def results_table(results: pd.DataFrame) -> pd.DataFrame:
                                 sort=False)
     table.columns.name = None
     return table.reindex(columns=list(dict.fromkeys(summary["method"])))
+
+
+# ---------------------------------------------------------------- onboarding a device
+def onboarding_scatter(cv_predictions: pd.DataFrame, device: str, spearman: float | None = None) -> go.Figure:
+    """Cross-validated predicted against measured latency of a device's own measurements (log axes;
+    ``multipredict.onboard.OnboardResult.cv_predictions``), with the line where they are equal."""
+    measured, predicted = cv_predictions["measured_ms"], cv_predictions["cv_predicted_ms"]
+    positive = pd.concat([measured, predicted])
+    positive = positive[positive > 0]
+    low, high = (positive.min() * 0.9, positive.max() * 1.1) if len(positive) else (0.1, 10.0)
+    rho = f" (Spearman ρ {spearman:.3f})" if spearman is not None else ""
+    figure = go.Figure([
+        go.Scatter(x=[low, high], y=[low, high], mode="lines", name="predicted = measured",
+                   line={"color": "#999", "dash": "dash", "width": 1}, hoverinfo="skip"),
+        go.Scatter(x=measured, y=predicted, mode="markers", name=device, customdata=cv_predictions["arch_id"],
+                   marker={"color": TEST_COLOUR, "size": 8, "line": {"color": "white", "width": 0.5}},
+                   hovertemplate="arch %{customdata}<br>measured %{x:.3g} ms<br>predicted %{y:.3g} ms"
+                                 "<extra></extra>"),
+    ])
+    axis = {"type": "log", "range": [math.log10(low), math.log10(high)]}
+    figure.update_layout(title=f"{device}: each measurement predicted by a fold that never saw it{rho}",
+                         xaxis={**axis, "title": "measured latency (ms)"},
+                         yaxis={**axis, "title": "cross-validated prediction (ms)"},
+                         height=420, margin={"l": 60, "r": 20, "t": 50, "b": 50}, template="plotly_white",
+                         legend={"orientation": "h", "y": -0.18})
+    return figure

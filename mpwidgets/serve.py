@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,18 @@ from pathlib import Path
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 DASHBOARD = NOTEBOOKS / "dashboard.ipynb"
 LOOPBACK = "127.0.0.1"
+
+
+def json_object(text: str) -> str:
+    """An argparse type: ``text`` if it is a JSON object (kept as text: it travels in the environment)."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object; expected keyword arguments, "
+                                         "e.g. '{\"source_epochs\": 2}'")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="module that registers extra methods when imported (repeatable)")
     parser.add_argument("--demo", action="store_true",
                         help="also offer a DEMO method with synthetic numbers (no training; to try the UI)")
+    parser.add_argument("--onboard-options", metavar="JSON", type=json_object,
+                        help="keyword arguments for the onboarding panel's multipredict.onboard.onboard, e.g. "
+                             "'{\"source_epochs\": 2}' (small settings for a quick try or a test; sets "
+                             "$MPWIDGETS_ONBOARD_OPTIONS; the page says they are not the defaults)")
     parser.add_argument("--cull-idle-timeout", type=int, default=600,
                         help="shut down a kernel idle this many seconds once its page is gone (default 600)")
     parser.add_argument("--open", action="store_true", help="open a browser")
@@ -68,6 +85,8 @@ def prepare_environment(args: argparse.Namespace) -> None:
         os.environ["MPWIDGETS_PLUGINS"] = ",".join(plugins)
     if args.data:
         os.environ["MULTIPREDICT_DATA"] = args.data
+    if args.onboard_options:
+        os.environ["MPWIDGETS_ONBOARD_OPTIONS"] = args.onboard_options
     results = args.results or os.environ.get("MULTIPREDICT_RESULTS") or "results"
     # absolute: Voila starts each kernel in the notebook's folder
     os.environ["MULTIPREDICT_RESULTS"] = str(Path(results).expanduser().resolve())

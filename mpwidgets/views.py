@@ -17,6 +17,8 @@ from copy import deepcopy
 import ipywidgets as w
 import plotly.graph_objects as go
 
+from multipredict.spaces import LATENCY_SPACES
+
 from . import figures
 from .model import (
     CANCELLED,
@@ -27,7 +29,6 @@ from .model import (
     PREDICTORS,
     PROTOCOLS,
     RUNNING,
-    SPACES,
     ExperimentModel,
     explain_error,
     parse_budgets,
@@ -551,7 +552,7 @@ class SpaceControls(w.HBox):
     def __init__(self, model: ExperimentModel):
         super().__init__()
         self.model = model
-        self.space = w.Dropdown(options=SPACES, value=model.space, description="search space",
+        self.space = w.Dropdown(options=LATENCY_SPACES, value=model.space, description="search space",
                                 style={"description_width": "initial"})
         self.space.add_class("mp-space")
         self.preset = w.Dropdown(description="device set", style={"description_width": "initial"})
