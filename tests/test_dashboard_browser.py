@@ -5,6 +5,7 @@ run go to artifacts/ (not committed)."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,6 +23,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]
 DEMO = "DEMO synthetic (not a predictor)"
 START_TIMEOUT = 120  # s: Voila start plus running the notebook on a busy 2-core machine
+# the onboarding panel's settings on the test server: a real onboard() run in seconds, not a long pretraining
+TINY_ONBOARDING = {"source_devices": ["pixel3", "silver_4114"], "source_epochs": 2, "source_samples": 300,
+                   "target_epochs": 5}
 
 
 def free_port() -> int:
@@ -45,7 +49,8 @@ def server(tmp_path_factory, mirror):
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "mpwidgets.serve", "--port", str(port), "--space", "fbnet", "--demo",
-             "--results", str(tmp_path_factory.mktemp("results")), "--cull-idle-timeout", "120"],
+             "--results", str(tmp_path_factory.mktemp("results")), "--cull-idle-timeout", "120",
+             "--onboard-options", json.dumps(TINY_ONBOARDING)],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 60
@@ -164,6 +169,82 @@ def test_dashboard_in_chromium(server):
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "dashboard_failure.png"), full_page=True)
             print("page errors:", page_errors, "\nconsole:", "\n".join(console), sep="\n")
+            raise
+        finally:
+            browser.close()
+    assert page_errors == [], f"page errors: {page_errors}"
+
+
+def upload(page, panel, path: Path) -> None:
+    """Choose ``path`` in the panel's FileUpload. Its <input type=file> is never in the page (the
+    button clicks a detached one), so the file goes in through the file chooser it opens."""
+    with page.expect_file_chooser(timeout=20_000) as chooser:
+        panel.locator(".mp-onboard-upload").click()
+    chooser.value.set_files(str(path))
+
+
+def test_onboarding_panel_in_chromium(server, tmp_path):
+    """Upload a CSV of 20 fpga measurements (FBNet), run onboarding, see the estimate, the scatter and
+    download the predictions; then a bad CSV shows the CLI's message in the panel."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("no /usr/bin/chromium in CI: scripts/install_browser.sh did not install it")
+        pytest.skip("no /usr/bin/chromium: run scripts/install_browser.sh (.ci/run does)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    import numpy as np
+    import pandas as pd
+
+    from multipredict.data import help
+
+    latency = help.latency("fbnet", "fpga")
+    ids = np.random.default_rng(0).choice(len(latency), 20, replace=False)
+    good = tmp_path / "fpga_20.csv"
+    pd.DataFrame({"arch": ids, "latency_ms": latency[ids]}).to_csv(good, index=False)
+    bad = tmp_path / "wrong_columns.csv"
+    bad.write_text("id,ms\n1,2\n")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page_errors: list[str] = []
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 3000}, accept_downloads=True)
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
+        panel = page.locator(".mp-onboarding")
+        try:
+            page.goto(server["url"], timeout=START_TIMEOUT * 1000)
+            panel.wait_for(timeout=START_TIMEOUT * 1000)
+            assert "source_epochs=2" in panel.inner_text()  # the page says these are not the defaults
+            upload(page, panel, good)
+            panel.locator(".mp-onboard-source", has_text="fpga_20.csv: 20 measurements").wait_for(timeout=30_000)
+            playwright.expect(panel.locator(".mp-onboard-device input")).to_have_value("fpga_20")
+            run = panel.locator(".mp-onboard-run")
+            playwright.expect(run).to_be_enabled(timeout=10_000)
+            run.click()
+            estimate = panel.locator(".mp-onboard-estimate", has_text="Cross-validated Spearman")
+            estimate.wait_for(timeout=300_000)
+            assert "closest public device" in estimate.inner_text()
+            playwright.expect(panel.locator(".mp-onboard-status")).to_contain_text("done: predicted 5000 archs")
+            figure = panel.locator(".mp-onboard-figure")
+            playwright.expect(figure.locator(".scatterlayer .trace .point")).to_have_count(20, timeout=30_000)
+            assert "measured latency (ms)" in figure.inner_text()
+            assert "pixel3" in panel.locator(".mp-onboard-summary").inner_text()
+            with page.expect_download(timeout=30_000) as download:
+                panel.locator(".mp-onboard-download-predictions").click()
+            predictions = pd.read_csv(download.value.path())
+            assert download.value.suggested_filename == "fpga_20_predictions.csv"
+            assert len(predictions) == 5000 and predictions["predicted_ms"].notna().all()
+            assert predictions["measured_ms"].notna().sum() == 20
+            panel.scroll_into_view_if_needed()
+            panel.screenshot(path=str(ARTIFACTS / "onboarding_after.png"))
+
+            upload(page, panel, bad)
+            error = panel.locator(".mp-onboard-error")
+            error.get_by_text("found ['id', 'ms']").wait_for(timeout=30_000)  # the CLI's words (test_widgets)
+            assert "wrong_columns.csv" in error.inner_text() and "Traceback" not in error.inner_text()
+            playwright.expect(panel.locator(".mp-onboard-figure")).to_have_count(0)
+            assert run.is_disabled()
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "onboarding_failure.png"), full_page=True)
+            print("page errors:", page_errors)
             raise
         finally:
             browser.close()

@@ -354,3 +354,103 @@ def test_the_workbench_offers_the_engines_choices():
 
     assert model.PREDICTORS == transfer.PREDICTORS
     assert model.FINE_TUNE == transfer.TARGET_TRAIN
+
+
+# ---------------------------------------------------------------- onboarding a device
+# small settings: a real onboard() run in seconds instead of a pretraining of minutes
+TINY_ONBOARDING = {"source_devices": ["pixel3", "silver_4114"], "source_epochs": 2, "source_samples": 300,
+                   "target_epochs": 5}
+
+
+def _upload(panel, name: str, content: bytes) -> None:
+    """What the browser's FileUpload sends: a tuple of one file."""
+    from datetime import datetime, timezone
+
+    panel.upload.value = ({"name": name, "type": "text/csv", "size": len(content), "content": memoryview(content),
+                           "last_modified": datetime.now(timezone.utc)},)
+
+
+def test_onboarding_a_measured_profile(mirror):
+    from mpwidgets.onboarding import OnboardingModel, OnboardingPanel
+
+    m = OnboardingModel(space="nb201", options=TINY_ONBOARDING)
+    panel = OnboardingPanel(model=m)
+    assert "source_epochs=2" in panel.children[1].value  # the page says the settings are not the defaults
+    assert {"cpu-1t-b1", "ort-cpu-1t-b8"} <= {v for _, v in panel.profile.options}
+    assert panel.run_button.disabled  # nothing to onboard yet
+    panel.profile.value = "cpu-1t-b1"
+    assert m.error == "" and len(m.measurements) == 20 and m.device == "cpu-1t-b1"
+    assert "20 of its 100 measurements" in panel.source.value and not panel.run_button.disabled
+    stages = []
+    m.observe(lambda change: stages.append(change["new"]), "stage")
+    panel.run_button.click()
+    assert m.wait(600) and m.status == DONE, m.error
+    assert stages[:1] == ["load"] and {"cross-validate", "predict"} <= set(stages)
+    result = m.result
+    assert result.n_measurements == 20 and -1 <= result.cv_spearman <= 1
+    assert result.closest_source in ("pixel3", "silver_4114") and len(result.predictions) == 15625
+    assert panel.progress.value == 1 and "done: predicted 15625 archs" in panel.status.value
+    assert f"{result.cv_spearman:.3f}" in panel.estimate.value and result.closest_source in panel.estimate.value
+    points = panel.figure.data[1]
+    assert len(points.x) == 20 and panel.figure.layout.xaxis.type == "log" == panel.figure.layout.yaxis.type
+    assert sorted(points.x) == sorted(m.measurements["latency_ms"])
+    assert "closest public device (Eq. 1)" in panel.summary.value
+    csv = re.search(r"class='mp-onboard-download-predictions' download='cpu-1t-b1_predictions.csv' "
+                    r"href='data:text/csv;base64,([^']+)'", panel.downloads.value)
+    lines = base64.b64decode(csv.group(1)).decode().splitlines()
+    assert lines[0] == "arch_id,arch,predicted_ms,measured_ms" and len(lines) == 15626
+    # a bad file afterwards: its message, and the old result is gone
+    _upload(panel, "next.csv", b"arch,latency_ms\n1,2\n")
+    assert m.result is None and panel.figure is None and panel.estimate.value == ""
+    assert "next.csv" in html.unescape(panel.errors.value) and "at least 5" in m.error
+    assert panel.run_button.disabled and m.run() is False
+
+
+def test_a_bad_upload_says_what_the_cli_says(tmp_path, capsys):
+    from mpwidgets.onboarding import OnboardingModel, OnboardingPanel
+    from multipredict.cli import main
+
+    panel = OnboardingPanel(model=OnboardingModel(space="nb201", options=TINY_ONBOARDING))
+    m = panel.model
+    bad = {"columns.csv": b"id,ms\n1,2\n", "arch.csv": b"arch,latency_ms\n|conv~0|,1\n1,2\n2,3\n3,4\n4,5\n",
+           "negative.csv": b"arch,latency_ms\n1,-2\n2,3\n3,4\n4,5\n5,6\n", "few.csv": b"arch,latency_ms\n1,2\n",
+           "sheet.xlsx": b"PK\x03\x04", "binary.csv": bytes(range(256)) * 8, "broken.parquet": b"not parquet"}
+    for name, content in bad.items():
+        _upload(panel, name, content)
+        assert m.measurements is None and m.result is None and panel.run_button.disabled, name
+        shown = html.unescape(panel.errors.value)
+        assert name in shown and "Traceback" not in shown and "\n" not in m.error, name
+        path = tmp_path / name
+        path.write_bytes(content)
+        code = main(["onboard", "--space", "nb201", "--measurements", str(path)])
+        cli = capsys.readouterr().err.removeprefix("multipredict: error: ").strip()
+        assert code == 2 and m.error == cli.replace(str(path), name), name  # the CLI's words, the file's own name
+    assert m.run() is False and m.status == IDLE and m.result is None
+    good = b"arch,latency_ms\n" + b"".join(b"%d,%d.5\n" % (i, i) for i in range(1, 8))
+    _upload(panel, "my phone.csv", good)
+    assert m.error == "" and len(m.measurements) == 7 and m.device == "my_phone" and not panel.run_button.disabled
+
+
+def test_the_dashboard_has_the_onboarding_panel_in_its_space(registry, monkeypatch):
+    from mpwidgets import OnboardingPanel, serve
+
+    monkeypatch.setenv("MPWIDGETS_ONBOARD_OPTIONS", '{"source_epochs": 3}')
+    board = Dashboard(model=ExperimentModel(space="fbnet", store=MemoryStore(), load_distance="never"))
+    assert isinstance(board.onboarding, OnboardingPanel) and board.onboarding in board.children
+    onboarding = board.onboarding.model
+    assert onboarding.space == "fbnet" and onboarding.options == {"source_epochs": 3}
+    assert board.onboarding.profile.disabled  # data/latency/ has no fbnet profile
+    board.model.space = "nb201"  # one search space for the page
+    assert onboarding.space == "nb201" and "cpu-1t-b1" in [v for _, v in board.onboarding.profile.options]
+    monkeypatch.setenv("MPWIDGETS_ONBOARD_OPTIONS", "[not json")
+    board = Dashboard(model=ExperimentModel(space="fbnet", store=MemoryStore(), load_distance="never"))
+    assert "MPWIDGETS_ONBOARD_OPTIONS is not JSON" in board.model.error and board.onboarding.model.options == {}
+    # the server hands small settings to its kernels (the browser test uses it) and refuses a bad one
+    import os
+
+    monkeypatch.delenv("MPWIDGETS_ONBOARD_OPTIONS")
+    monkeypatch.setenv("MULTIPREDICT_RESULTS", os.environ.get("MULTIPREDICT_RESULTS", "results"))  # restored after
+    serve.prepare_environment(serve.build_parser().parse_args(["--onboard-options", '{"source_epochs": 2}']))
+    assert os.environ["MPWIDGETS_ONBOARD_OPTIONS"] == '{"source_epochs": 2}'
+    with pytest.raises(SystemExit):
+        serve.build_parser().parse_args(["--onboard-options", "[2]"])
