@@ -439,8 +439,8 @@ class OnboardingPanel(w.VBox):
         m = self.model
         busy = m.status == RUNNING
         self.run_button.disabled = busy or m.measurements is None
-        self.upload.disabled = self.profile_samples.disabled = busy
-        self.profile.disabled = busy or not self.model.profiles()
+        self.upload.disabled = busy
+        self.profile.disabled = self.profile_samples.disabled = busy or not self.model.profiles()
         self.source.value = f"<i>{html.escape(m.source)}</i>" if m.measurements is not None else ""
         self.progress.value = m.progress
         self.progress.description = m.stage
