@@ -350,7 +350,7 @@ def test_the_workbench_runs_on_the_projects_own_data(registry, monkeypatch, tmp_
 def test_the_workbench_offers_the_engines_choices():
     """The widgets list these without importing torch; they must not drift from the engine's."""
     from mpwidgets import model
-    from multipredict import transfer
+    from multipredict.methods import transfer
 
     assert model.PREDICTORS == transfer.PREDICTORS
     assert model.FINE_TUNE == transfer.TARGET_TRAIN
