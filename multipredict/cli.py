@@ -251,6 +251,34 @@ def cmd_zcp(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StageBars:
+    """``progress(stage, fraction)`` as one tqdm bar per stage (percent done, elapsed, ETA)."""
+
+    def __init__(self, disable: bool = False):
+        self.disable, self.bar, self.stage = disable, None, None
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        from tqdm.auto import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=100, desc=stage, unit="%", disable=self.disable,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+        self.bar.update(round(100 * fraction) - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> _StageBars:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def cmd_onboard(args: argparse.Namespace) -> int:
     if args.out:  # first, before the engine is even imported: a bad --out must not cost a pretraining
         check_output_file(args.out, suffixes=TABLE_SUFFIXES, inputs={"--measurements": args.measurements})
@@ -267,8 +295,9 @@ def cmd_onboard(args: argparse.Namespace) -> int:
     for name in ("source_epochs", "target_epochs"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    result = onboard.onboard(args.space, measurements, device=args.name, folds=args.folds, seed=args.seed,
-                             source_devices=sources or None, **options)
+    with _StageBars(disable=args.quiet) as bars:
+        result = onboard.onboard(args.space, measurements, device=args.name, folds=args.folds, seed=args.seed,
+                                 source_devices=sources or None, progress=bars, **options)
     print(result.summary())
     if args.out:
         onboard.write_table(result.predictions, args.out)
@@ -357,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     onboard.add_argument("--seed", type=int, default=0)
     onboard.add_argument("--source-epochs", type=_int_at_least(1), default=None, help="pretraining epochs (paper: 250)")
     onboard.add_argument("--target-epochs", type=_int_at_least(1), default=None, help="fine-tuning epochs (paper: 50)")
+    onboard.add_argument("--quiet", action="store_true", help="no progress bars")
     onboard.set_defaults(func=cmd_onboard)
 
     from .spaces.selection import SELECTION_HELP

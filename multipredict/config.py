@@ -59,12 +59,16 @@ def data_source() -> str:
     return _check_source(os.environ.get("MULTIPREDICT_DATA") or "benchmarks", "$MULTIPREDICT_DATA")
 
 
+# resolved once: data_key() runs on every cached lookup (hundreds of thousands of times per table)
+_REPOSITORY_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
 def local_data_dir() -> Path:
     if "local_data" in _overrides:
         return Path(_overrides["local_data"])
     if os.environ.get("MULTIPREDICT_LOCAL_DATA"):
         return Path(os.environ["MULTIPREDICT_LOCAL_DATA"]).expanduser()
-    return Path(__file__).resolve().parents[1] / "data"
+    return _REPOSITORY_DATA
 
 
 def data_key() -> tuple[str, str]:

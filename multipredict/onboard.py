@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +52,13 @@ class OnboardResult:
         return (f"device {self.device!r} on {self.space}: {self.n_measurements} measurements; closest public device "
                 f"(Eq. 1) {self.closest_source}{trained.get(self.fine_tuned, '')}; {self.cv_folds}-fold "
                 f"cross-validated Spearman on your samples {self.cv_spearman:.3f} (Kendall {self.cv_kendall:.3f}); "
-                f"predicted {len(self.predictions)} archs")
+                f"predicted {len(self.predictions)} archs; pretrained model: {self._pretrained_source()}")
+
+    def _pretrained_source(self) -> str:
+        if self.pretrained_from in ("trained", "memory"):
+            return {"trained": "trained now (cached for next time)", "memory": "reused in this process"}[
+                self.pretrained_from]
+        return f"loaded from {self.pretrained_from}"
 
 
 def read_measurements(space: str, path_or_frame) -> pd.DataFrame:
@@ -114,7 +121,8 @@ def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def onboard(space: str, measurements, *, device: str = "my_device", source_devices=None, folds: int = 5,
-            seed: int = 0, predict_archs=None, progress=None, **predictor_options) -> OnboardResult:
+            seed: int = 0, predict_archs=None, progress=None, threads: int | None = 1,
+            **predictor_options) -> OnboardResult:
     """Fit the transfer predictor for a new device and predict every arch of the space.
 
     ``source_devices``: public devices to pretrain on (default: every HELP device of the space).
@@ -122,7 +130,30 @@ def onboard(space: str, measurements, *, device: str = "my_device", source_devic
     (``encoding``, ``embedding``, ``source_epochs``, ``target_epochs``, ...).
     ``progress``: optional ``callable(stage: str, fraction: float)``; stages ``pretrain`` (only when
     no cached or shipped pretraining matches), ``cross-validate`` and ``predict``.
+    ``threads``: torch threads while it runs (restored afterwards; None keeps the current). These
+    small models are overhead-bound: one thread measured 10 s against 60 s with two on a busy
+    2-core machine, and no slower on an idle one.
     """
+    with _torch_threads(threads):
+        return _onboard(space, measurements, device=device, source_devices=source_devices, folds=folds, seed=seed,
+                        predict_archs=predict_archs, progress=progress, **predictor_options)
+
+
+@contextmanager
+def _torch_threads(threads: int | None):
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _onboard(space: str, measurements, *, device: str, source_devices, folds: int, seed: int, predict_archs,
+             progress, **predictor_options) -> OnboardResult:
     from .data import help
     from .methods.transfer import BenchmarkTransfer
 
@@ -163,6 +194,7 @@ def onboard(space: str, measurements, *, device: str = "my_device", source_devic
         cv_kendall=float(stats.kendalltau(held_out, latency).statistic), cv_folds=len(parts),
         closest_source=target.closest_source, source_devices=sources, fine_tuned=target.fine_tuned,
         cv_predictions=pd.DataFrame({"arch_id": ids, "measured_ms": latency, "cv_predicted_ms": held_out}),
+        pretrained_from=predictor.pretrained_from_,
         settings={"encoding": predictor.encoding, "embedding": predictor.embedding, "pool": predictor.pool_label_,
                   **{k: v for k, v in predictor_options.items()}})
 

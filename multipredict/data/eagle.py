@@ -74,6 +74,18 @@ def eagle_vector_to_string(vector) -> str:
     return "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*ops)
 
 
+_ID_BY_KEY: dict = {}  # EAGLE's arch key -> NB201 id: the 14 device files share their 15,625 keys
+
+
+def _arch_id(key) -> int:
+    from ..spaces import nb201
+
+    found = _ID_BY_KEY.get(key)
+    if found is None:
+        found = _ID_BY_KEY[key] = nb201.arch_id(eagle_vector_to_string(key))
+    return found
+
+
 @cache
 def latency(device: str) -> np.ndarray:
     """Latency in ms by NB201 index (NaN where EAGLE has no measurement)."""
@@ -84,7 +96,7 @@ def latency(device: str) -> np.ndarray:
     spec = _BY_NAME[device]
     raw = load_verified_pickle(source_file(spec.repo, spec.path))
     out = np.full(nb201.N_ARCHS, np.nan)
-    ids = np.fromiter((nb201.arch_id(eagle_vector_to_string(k)) for k in raw), dtype=np.int64, count=len(raw))
+    ids = np.fromiter((_arch_id(k) for k in raw), dtype=np.int64, count=len(raw))
     out[ids] = np.fromiter((float(v) for v in raw.values()), dtype=float, count=len(raw)) * 1000.0
     out.setflags(write=False)
     return out
