@@ -7,12 +7,18 @@ run first and create nothing: writability is probed with an anonymous temporary 
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
+import time
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .errors import MultipredictError
+from .messages import one_line
+
+log = logging.getLogger("multipredict")
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -90,3 +96,26 @@ def writable(folder: Path) -> bool:
             return True
     except OSError:
         return False
+
+
+def read_or_set_aside(path: Path, read, what: str = "results store") -> object:
+    """``read()`` of a stored file; None when it is missing, or unreadable: then it is moved aside as
+    ``<name>.unreadable-<time>`` (kept, for a look) with one warning naming it, so that its content
+    is computed again. ``what`` names the store in the warning."""
+    if not path.exists():
+        return None
+    try:
+        return read()
+    except Exception as error:  # pyarrow / yaml / pydantic / torch each raise their own types for a damaged file
+        aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:  # another process set it aside first
+            return None
+        except OSError:  # a read-only folder (e.g. the shipped models): leave it, compute again
+            log.warning("%s: cannot read %s (%s); computing it again", what, path,
+                        one_line(f"{type(error).__name__}: {error}")[:300])
+            return None
+        log.warning("%s: cannot read %s (%s); moved it aside to %s, its content is computed again", what, path,
+                    one_line(f"{type(error).__name__}: {error}")[:300], aside.name)
+        return None

@@ -159,11 +159,13 @@ def test_a_saved_pretraining_is_reused_by_another_run(mirror, tmp_path):
     transfer.clear_pretrain_cache()
     transfer.fit_and_score(**{**kwargs, "source_epochs": 4})
     assert len(list(tmp_path.glob("*.pt"))) == 2
-    # a damaged file is trained again (same numbers) and rewritten, never trusted
+    # a damaged file is set aside (kept, renamed), trained again (same numbers) and rewritten, never trusted
     saved[0].write_bytes(b"not a torch file")
     transfer.clear_pretrain_cache()
     retrained = transfer.fit_and_score(**kwargs)
     assert not retrained[0]["pretrain_cached"] and _scores(retrained) == _scores(first)
+    aside = list(tmp_path.glob(saved[0].name + ".unreadable-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == b"not a torch file"
     transfer.clear_pretrain_cache()
     assert transfer.fit_and_score(**kwargs)[0]["pretrain_cached"]
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -32,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import MultipredictError
-from ..messages import one_line
+from ..outputs import read_or_set_aside
 from .spec import ExperimentSpec
 
 RESULTS_ENV = "MULTIPREDICT_RESULTS"
@@ -107,7 +106,7 @@ class ParquetStore(ResultStore):
 
     def load_trial(self, key):
         path = self.trial_path(key)
-        return _read_or_set_aside(path, lambda: pq.read_table(path).to_pylist())
+        return read_or_set_aside(path, lambda: pq.read_table(path).to_pylist())
 
     def save_trial(self, key, rows):
         _atomic_write(self.trial_path(key), lambda tmp: pq.write_table(_table(pd.DataFrame(rows)), tmp))
@@ -119,7 +118,7 @@ class ParquetStore(ResultStore):
 
     def load_results(self, spec):
         path = self.spec_dir(spec) / "results.parquet"
-        table = _read_or_set_aside(path, lambda: pq.read_table(path))
+        table = read_or_set_aside(path, lambda: pq.read_table(path))
         if table is None:
             return None
         frame = table.to_pandas()
@@ -140,7 +139,7 @@ class ParquetStore(ResultStore):
         _atomic_write(self.spec_dir(spec) / "results.parquet", write)
 
     def specs(self) -> pd.DataFrame:
-        entries = ((path, _read_or_set_aside(path, lambda path=path: ExperimentSpec.from_yaml(path)))
+        entries = ((path, read_or_set_aside(path, lambda path=path: ExperimentSpec.from_yaml(path)))
                    for path in sorted(self.root.glob("*/spec.yaml")))
         return _spec_listing((path.parent.name, spec, (path.parent / "results.parquet").exists())
                              for path, spec in entries if spec is not None)
@@ -151,24 +150,6 @@ class ParquetStore(ResultStore):
             raise MultipredictError(f"no stored spec {spec_hash!r} under {str(self.root)!r}; "
                                     "ParquetStore(root).specs() lists the stored ones")
         return ExperimentSpec.from_yaml(path)
-
-
-def _read_or_set_aside(path: Path, read: Callable[[], Any]) -> Any:
-    """``read()`` of a stored file; None when it is missing, or unreadable: then it is moved aside
-    (kept under a new name) with one warning, so that its content is computed again."""
-    if not path.exists():
-        return None
-    try:
-        return read()
-    except Exception as error:  # pyarrow / yaml / pydantic each raise their own types for a damaged file
-        aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
-        try:
-            os.replace(path, aside)
-        except FileNotFoundError:  # another process set it aside first
-            return None
-        log.warning("results store: cannot read %s (%s); moved it aside to %s, its results are computed again",
-                    path, one_line(f"{type(error).__name__}: {error}")[:300], aside.name)
-        return None
 
 
 def _spec_listing(entries) -> pd.DataFrame:

@@ -23,6 +23,17 @@ searched too. A matching file is loaded instead of training.
 
 Options are declared once, in `TransferOptions` (defaults = the paper's text, Akhauri &
 Abdelfattah, AutoML-Conf 2023, Tables 14/15).
+
+Hooks (constructor arguments, None by default; the defaults are the method above) change one
+step for studies of other code bases, without options that name them:
+
+- ``index_position(space, device, default_position) -> int``: the position an ``index`` code
+  stands for (default: ``default_position``, the device's position among the source devices, then
+  the targets in the order they were added).
+- ``target_label_scaling(device, arch_ids, latency_ms) -> (scale, offset)``: a target's fine-tuning
+  labels, ``label = scale * latency_ms + offset`` (default: the ``target_labels`` option).
+- ``network_parts``: the module classes of the network (`networks.NetworkParts`), part of the
+  pretraining key where not the defaults.
 """
 
 from __future__ import annotations
@@ -30,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -46,9 +56,11 @@ from scipy import stats
 
 from ..errors import MultipredictError, UnknownNameError
 from ..options import Options
+from ..outputs import read_or_set_aside
 from ..protocols import DeviceSplit
 from . import hardware
 from .latency import LatencyPredictor
+from .networks import NetworkParts
 
 # bump when what a pretraining computes from the same inputs changes (its cache keys change with it)
 PRETRAIN_REVISION = 1
@@ -59,6 +71,10 @@ EQ1_CORRELATIONS = ("spearman", "pearson_log")
 TRANSFER_EMBEDDINGS = ("table", "sample", "index")
 TARGET_LABELS = ("fewshot", "matched")
 TARGET_TRAIN = ("auto", "head", "all")
+
+# the hooks' signatures (see the module docstring)
+IndexPosition = Callable[[str | None, str, int], int]
+LabelScaling = Callable[[str, np.ndarray, np.ndarray], tuple[float, float]]
 
 
 class TransferOptions(Options):
@@ -87,9 +103,6 @@ class TransferOptions(Options):
     head_layers: int = Field(4, ge=1, description="regression head layers (authors' configs: 2)")
     head_width: int = Field(200, ge=1, description="regression head width (authors' configs: 1000)")
     embedding_dim: int = Field(8, ge=1, description="hardware embedding size")
-    index_order: Literal["sources", "authors"] = Field(
-        "sources", description="which position an index code stands for: among the source devices, or "
-                               "in the authors' device list")
     batch_size: int = Field(128, ge=1, description="pretraining batch size")
 
 
@@ -206,7 +219,8 @@ class FewShotLatencyPredictor:
     and shuffles; ``device`` the torch device (``auto``: CUDA when available); ``pretrain_dir`` keeps
     each pretraining's weights so a later process with the same inputs loads them;
     ``pretrained_dirs`` are read-only folders searched too (the shipped default models);
-    ``progress``: optional ``callable(stage, fraction)``.
+    ``progress``: optional ``callable(stage, fraction)``. Hooks (module docstring):
+    ``index_position``, ``target_label_scaling``, ``network_parts``.
 
     ``fit(encoder, source_latency, splits=None, sample_vectors=None)``, then ``add_device(name,
     arch_ids, latency_ms)``, then ``predict(name, arch_ids)`` (ms).
@@ -214,7 +228,9 @@ class FewShotLatencyPredictor:
 
     def __init__(self, options: TransferOptions | None = None, *, seed: int = 0, device: str = "auto",
                  pretrain_dir: str | os.PathLike | None = None, pretrained_dirs: Sequence[str | os.PathLike] = (),
-                 progress: Callable[[str, float], None] | None = None, **overrides):
+                 progress: Callable[[str, float], None] | None = None, index_position: IndexPosition | None = None,
+                 target_label_scaling: LabelScaling | None = None, network_parts: NetworkParts | None = None,
+                 **overrides):
         base = options if options is not None else TransferOptions()
         self.options = TransferOptions.parse({**base.model_dump(), **overrides}, "transfer") if overrides else base
         self.seed = seed
@@ -222,6 +238,9 @@ class FewShotLatencyPredictor:
         self.pretrain_dir = pretrain_dir
         self.pretrained_dirs = [Path(p) for p in pretrained_dirs]
         self.progress = progress
+        self.index_position = index_position
+        self.target_label_scaling = target_label_scaling
+        self.network_parts = network_parts
 
     def __getattr__(self, name: str):
         # options read as attributes (``model.target_lr``), as the estimator's settings
@@ -249,9 +268,6 @@ class FewShotLatencyPredictor:
         missing = [d for d in self.source_devices if d not in splits]
         if missing:
             raise MultipredictError(f"no split for source device {missing[0]!r}; pass one DeviceSplit per column")
-        if self.embedding == "index" and self.index_order == "authors":
-            for name in self.source_devices:
-                hardware.authors_position(encoder.space, name)
         self.source_latency_ = _dense(source_latency)
         self.source_splits_ = {d: splits[d] for d in self.source_devices}
         ids, labels, rows = [], [], []
@@ -292,7 +308,8 @@ class FewShotLatencyPredictor:
                                         "HELP's reference archs (multipredict.methods.protocol.sample_vector)")
             return np.stack([np.asarray(sample_vectors[d], dtype=np.float32) for d in self.source_devices])
         if self.embedding == "index":
-            return np.stack([hardware.index_vector(self._index_position(encoder.space, name, row), self.embedding_dim)
+            space = getattr(encoder, "space", None)
+            return np.stack([hardware.index_vector(self._index_position(space, name, row), self.embedding_dim)
                              for row, name in enumerate(self.source_devices)])
         return None
 
@@ -303,7 +320,8 @@ class FewShotLatencyPredictor:
         return LatencyPredictor(body=self.body_, embedding=self.embedding, embedding_dim=self.embedding_dim,
                                 gcn_aggregation=self.gcn_aggregation, head_layers=self.head_layers,
                                 head_width=self.head_width, lr=self.source_lr, epochs=self.source_epochs,
-                                batch_size=self.batch_size, seed=self.seed, device=self.device, progress=progress)
+                                batch_size=self.batch_size, seed=self.seed, device=self.device, progress=progress,
+                                network_parts=self.network_parts)
 
     def _train(self, model: LatencyPredictor, features, labels, rows, vectors) -> _Pretrained:
         started = time.perf_counter()
@@ -315,28 +333,36 @@ class FewShotLatencyPredictor:
         return _Pretrained(self.encoder_, model, seconds, "trained")
 
     def _load(self, model: LatencyPredictor, features, vectors) -> _Pretrained | None:
+        """The pretraining saved under this key in ``pretrain_dir`` or a ``pretrained_dirs`` folder;
+        a file that cannot be read is set aside with one warning (`read_or_set_aside`) and the
+        search goes on (in the end: train again)."""
         folders = ([Path(self.pretrain_dir)] if self.pretrain_dir is not None else []) + self.pretrained_dirs
         for folder in folders:
             path = folder / f"{self.pretraining_key_}.pt"
-            if not path.is_file():
-                continue
-            try:
+
+            def read(path=path):
                 saved = torch.load(path, map_location="cpu", weights_only=True)
                 model.restore(features, saved["predictor"], device_vectors=vectors,
                               n_devices=len(self.source_devices))
-            except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError, MultipredictError):
-                continue  # unreadable or stale: the next folder, else train again
+                return saved
+
+            saved = read_or_set_aside(path, read, "pretraining cache")
+            if saved is None:
+                continue
             model.progress = None
             return _Pretrained(self.encoder_, model, float(saved.get("seconds", 0.0)), str(path))
         return None
 
-    def _index_position(self, space: str, name: str, position: int) -> int:
+    def _index_position(self, space: str | None, name: str, position: int) -> int:
         """The position an ``index`` code stands for: ``position`` (among the source devices, then
-        the targets in the order they were added) or, with ``index_order="authors"``, the device's
-        position in the authors' device list."""
-        if self.index_order == "authors":
-            return hardware.authors_position(space, name)
-        return position
+        the targets in the order they were added), or what the ``index_position`` hook makes of it."""
+        if self.index_position is None:
+            return position
+        chosen = self.index_position(space, name, position)
+        if isinstance(chosen, bool) or not isinstance(chosen, (int, np.integer)):
+            raise MultipredictError(f"index_position({space!r}, {name!r}, {position}) returned {chosen!r}; "
+                                    "the hook must return a non-negative int")
+        return int(chosen)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "pretrained_"):
@@ -367,7 +393,7 @@ class FewShotLatencyPredictor:
         code_position = None
         if self.embedding == "index":
             # unique per device added; a device the chosen order cannot code fails here, before any change
-            code_position = self._index_position(self.encoder_.space, name,
+            code_position = self._index_position(getattr(self.encoder_, "space", None), name,
                                                  len(self.source_devices) + self.n_added_)
         model = self.pretrained_.copy()
         row, closest, correlations = None, None, {}
@@ -386,7 +412,10 @@ class FewShotLatencyPredictor:
         else:
             row = model.add_device(vector=hardware.index_vector(code_position, self.embedding_dim))
         features = self.encoder_.transform(ids)
-        scale, offset = self._label_scaling(model, features, row, latency)
+        if self.target_label_scaling is not None:
+            scale, offset = (float(v) for v in self.target_label_scaling(name, ids, latency))
+        else:
+            scale, offset = self._label_scaling(model, features, row, latency)
         trained = self._fine_tuned_part(correlations)
         model.fine_tune(features, scale * latency + offset, np.full(len(ids), row), lr=self.target_lr,
                         epochs=self.target_epochs, batch_size=self.target_batch_size, train=trained)
@@ -480,6 +509,9 @@ def pretraining_key(model: FewShotLatencyPredictor, features, labels, rows, vect
     }
     if model.body_ == "gcn":
         payload["options"]["gcn_aggregation"] = model.gcn_aggregation
+    changed = model.network_parts.changed() if model.network_parts is not None else {}
+    if changed:  # left out for the default network, so that default keys (and shipped models) stay valid
+        payload["network_parts"] = changed
     model.key_payload_ = payload
     text = json.dumps(payload, sort_keys=True)
     return f"{getattr(model.encoder_, 'space', 'space')}-{model.body_}-{model.embedding}-" \
@@ -509,4 +541,5 @@ def save_pretrained(folder: Path, key: str, model: LatencyPredictor, seconds: fl
 
 __all__ = ["FewShotLatencyPredictor", "TransferOptions", "TargetDevice", "closest_source_device",
            "source_correlations", "clear_pretrain_cache", "pretraining_key", "save_pretrained", "minmax_splits",
-           "PRETRAIN_REVISION", "EQ1_CORRELATIONS", "TRANSFER_EMBEDDINGS", "TARGET_LABELS", "TARGET_TRAIN"]
+           "PRETRAIN_REVISION", "EQ1_CORRELATIONS", "TRANSFER_EMBEDDINGS", "TARGET_LABELS", "TARGET_TRAIN",
+           "IndexPosition", "LabelScaling", "NetworkParts"]
