@@ -13,8 +13,8 @@ from multipredict.predictors import LatencyPredictor, index_vector
 from multipredict.predictors.stacked import FineTuneJob, FitJob, fine_tune_many, fit_many, should_stack
 
 N_DEVICES = 3
-# On one CPU thread the stacked run is bit for bit the loop's; other thread counts and GPUs may
-# round a batched matmul differently, and training amplifies that only slowly over a few epochs.
+# On one CPU thread (as tests run) the stacked run has been bit for bit the loop's; other CPUs,
+# thread counts and GPUs may round a batched matmul differently, which a few epochs amplify little.
 RTOL, ATOL = 1e-5, 1e-6
 
 
@@ -147,7 +147,7 @@ def test_progress_tuples_and_errors(nb201_features):
     assert seen == [0.5, 1.0]
     with pytest.raises(MultipredictError, match="2 predictors but 1 datasets"):
         fit_many(models, [job])
-    with pytest.raises(MultipredictError, match="same predictor twice"):
+    with pytest.raises(MultipredictError, match="same predictor appears twice"):
         fine_tune_many([models[0], models[0]], [FineTuneJob(job.X, job.y, job.devices)] * 2)
     with pytest.raises(MultipredictError, match="fine-tuned part"):
         fine_tune_many([models[0]], [FineTuneJob(job.X, job.y, job.devices, train="body")])

@@ -16,14 +16,26 @@ masked model would still take AdamW's weight decay and momentum steps on its idl
 of one trains by the per-model loop itself.
 
 Equality: each model sees exactly the batches, learning rates and initial weights of its own
-`LatencyPredictor.fit` / `fine_tune`. The results equal the per-model loop's up to floating-point
-rounding, not bit for bit: a batched matmul sums in another order than a single one. The
-difference starts at ~1e-7 relative and grows with the number of steps (training is a chaotic
-map); `tests/test_stacked.py` checks predictions and weights against the loop.
+`LatencyPredictor.fit` / `fine_tune`, and on a CPU each batched matmul computes the products that
+``nn.Linear`` computes (`_StackedLinear`). Measured on one CPU thread (torch 2.13, AVX-512), the
+weights are bit for bit the loop's, full Table-1 shapes included
+(benchmarks/vectorised_training.py reports the largest difference). Other thread counts and GPUs
+may split a matmul's sums differently: then the results agree to rounding (~1e-7) at first, and
+since training amplifies differences (Adam normalises tiny gradients to full steps), they drift
+apart over many epochs as two machines' runs would. `tests/test_stacked.py` checks predictions,
+weights and loss histories against the loop (rtol 1e-5). The loss history is summed per model in
+another order than the loop's: equal to ~1e-7 relative, not bit for bit.
 
 After training, each model's slice is written back into its own `LatencyPredictor` (``network_``,
 ``history_``, ``n_fine_tunes_``), so everything downstream (predict, add_device, state, copy) is
 unchanged.
+
+Use from a trial runner: prepare every trial's predictor and data as for `fit`, then one call::
+
+    fit_many(predictors, [FitJob(X, y, rows, device_vectors=vectors, n_devices=n) for ...])
+    fine_tune_many(copies, [FineTuneJob(X, y, rows, lr=..., epochs=..., batch_size=..., train=...) ...])
+
+(``copies``: one `LatencyPredictor.copy` per (trial, target), its row already added.)
 """
 
 from __future__ import annotations
@@ -37,7 +49,7 @@ import torch
 from torch import nn
 
 from ..encodings import ArchFeatures
-from ..errors import MultipredictError
+from ..errors import MultipredictError, UnknownNameError
 from .latency import FINE_TUNE_PARTS, LatencyPredictor, _deterministic, batch_geometry, epoch_plan, resolve_device
 from .networks import GCNBody, LatencyNet, MLPBody
 
@@ -92,10 +104,9 @@ def fit_many(predictors: Sequence[LatencyPredictor], datasets: Iterable[FitJob |
     ``stack``: True / False forces the stacked path / the per-model loop; None asks `should_stack`.
     Returns the fitted predictors (the same objects, fitted in place, as `fit` does).
 
-    Exact up to floating-point rounding: every model gets the initial weights, batches and
-    learning rates of its own `fit` (same seed -> same model), but batched matmuls round
-    differently from single ones, so weights agree to ~1e-6 after a few epochs and drift further
-    apart (as any two machines' results would) over hundreds of epochs.
+    Exact: every model gets the initial weights, batches and learning rates of its own `fit`
+    (same seed -> same model); on one CPU thread the weights are bit for bit the loop's, elsewhere
+    equal up to matmul rounding, which long training amplifies (see the module docstring).
     """
     predictors = list(predictors)
     jobs = [_as_job(FitJob, job) for job in datasets]
@@ -118,20 +129,17 @@ def fine_tune_many(predictors: Sequence[LatencyPredictor], jobs: Iterable[FineTu
     device row added); they are fine-tuned in place, as `fine_tune` does, and returned. ``jobs``:
     `FineTuneJob`s, ``(X, y, devices)`` tuples or mappings of `fine_tune`'s arguments (lr, epochs,
     batch_size, train="all" | "head"). ``stack`` as in `fit_many`. Exact in the same sense as
-    `fit_many`: the loop's batches, learning rates and starting weights, up to matmul rounding.
+    `fit_many`: the loop's batches, learning rates and starting weights (the shuffle stream is each
+    predictor's fine-tune count, as in `fine_tune`).
     """
     predictors = list(predictors)
     jobs = [_as_job(FineTuneJob, job) for job in jobs]
     _check_lengths(predictors, jobs)
-    if len({id(p) for p in predictors}) != len(predictors):
-        raise MultipredictError("fine_tune_many got the same predictor twice; pass one copy per job "
-                                "(LatencyPredictor.copy())")
+    for job in jobs:  # before any predictor counts a fine-tune
+        if job.train not in FINE_TUNE_PARTS:
+            raise UnknownNameError("fine-tuned part", job.train, FINE_TUNE_PARTS)
     prepared = []
     for model, job in zip(predictors, jobs):
-        if job.train not in FINE_TUNE_PARTS:
-            from ..errors import UnknownNameError
-
-            raise UnknownNameError("fine-tuned part", job.train, FINE_TUNE_PARTS)
         y, rows = model._fine_tune_setup(job.X, job.y, job.devices, train=job.train)
         prepared.append(_Run(model, job.X, y, rows, lr=job.lr, epochs=job.epochs,
                              batch_size=job.batch_size or model.batch_size, stream=model.n_fine_tunes_,
@@ -156,6 +164,9 @@ def _as_job(kind, job):
 def _check_lengths(predictors, jobs) -> None:
     if len(predictors) != len(jobs):
         raise MultipredictError(f"{len(predictors)} predictors but {len(jobs)} datasets; pass one per predictor")
+    if len({id(p) for p in predictors}) != len(predictors):
+        raise MultipredictError("the same predictor appears twice; pass one predictor object per dataset "
+                                "(LatencyPredictor.copy() for copies of a fitted one)")
 
 
 class _Run:
@@ -221,7 +232,11 @@ class _StackedLinear(torch.autograd.Function):
 
 def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """N independent ``nn.Linear``s: x (N, M, in), weight (N, out, in), bias (N, out) -> (N, M, out)."""
-    return _StackedLinear.apply(x, weight, bias)
+    if x.device.type == "cpu":
+        return _StackedLinear.apply(x, weight, bias)
+    # elsewhere batched and single GPU matmuls round differently anyway, and a Python backward
+    # would add host time to a step that is bound by it
+    return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
 
 
 class _StackedTrainer:
