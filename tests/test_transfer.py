@@ -184,31 +184,6 @@ def test_the_gcn_aggregation_names_its_own_pretraining(mirror, tmp_path):
                                gcn_aggregation="max")
 
 
-def test_index_codes_can_follow_the_authors_device_list(mirror):
-    from multipredict.predictors import hardware, index_vector
-
-    kwargs = dict(embedding="index", source_samples=50, source_epochs=1, target_epochs=1, predictor="mlp")
-    ours = transfer.BenchmarkTransfer("fbnet", ["1080ti_1", "pixel3"], **kwargs).fit()
-    authors = transfer.BenchmarkTransfer("fbnet", ["1080ti_1", "pixel3"], index_order="authors", **kwargs).fit()
-    assert ours.pretraining_key_ != authors.pretraining_key_
-    # sources: 0, 1 in source order; authors: 1080ti_1 is their device 0, pixel3 their device 6
-    assert np.array_equal(ours.pretrained_.embedding_table(), np.stack([index_vector(0), index_vector(1)]))
-    assert np.array_equal(authors.pretrained_.embedding_table(), np.stack([index_vector(0), index_vector(6)]))
-    ids = np.arange(10)
-    for model, code in ((ours, 2), (authors, hardware.AUTHORS_DEVICE_ORDER["fbnet"].index("raspi4"))):
-        target = model.add_device("raspi4", ids, device_latency("fbnet", "raspi4")[ids])
-        assert np.array_equal(target.predictor.embedding_table()[target.row], index_vector(code))
-    assert code == 20
-    with pytest.raises(MultipredictError, match="'nonesuch' is not in the authors' fbnet device list"):
-        authors.add_device("nonesuch", ids, device_latency("fbnet", "raspi4")[ids])
-    with pytest.raises(MultipredictError, match="index_order='full' is not valid"):
-        transfer.BenchmarkTransfer("fbnet", ["1080ti_1"], embedding="index", index_order="full").fit()
-    # a table embedding has no codes: the option leaves its pretraining (and key) alone
-    table = [transfer.BenchmarkTransfer("fbnet", ["1080ti_1"], index_order=order, source_samples=50,
-                                        source_epochs=0).fit() for order in ("sources", "authors")]
-    assert table[0].pretraining_key_ == table[1].pretraining_key_
-
-
 def test_eq1_with_pearson_on_log_latency(mirror):
     rng = np.random.default_rng(1)
     ids = rng.choice(15625, size=10, replace=False)
@@ -276,36 +251,24 @@ def test_fine_tuning_freezes_the_body_for_targets_close_to_a_source_device(mirro
     assert model._fine_tuned_part({"a": 0.5, "b": 0.85}) == "head"
 
 
-def test_brpnas_eagle_recipe_trains_brpnas_own_gcn(mirror):
-    kwargs = dict(space="nb201", train_devices=[], test_devices=["fpga"], samples=40, seed=0, recipe="eagle",
-                  validation=10, epochs=25)
-    rows = brpnas.fit_and_score(**kwargs)
-    row = rows[0]
-    assert row["recipe"] == "eagle" and row["n_fewshot"] == 40 and row["n_measured"] == 50
-    assert row["n_eval"] == 15625 - 50  # neither the training nor the validation archs are scored
-    assert row["epochs_run"] == 25 and row["spearman"] > 0.5, row
-    with pytest.raises(MultipredictError, match="nb201 only"):
-        brpnas.fit_and_score(**{**kwargs, "space": "fbnet", "test_devices": ["fpga"]})
-    with pytest.raises(MultipredictError, match="head_width"):
-        brpnas.fit_and_score(**kwargs, head_width=100)
-    with pytest.raises(MultipredictError, match="recipe='brp' is not valid"):
-        brpnas.fit_and_score(**{**kwargs, "recipe": "brp"})
-    with pytest.raises(MultipredictError, match="samples=1"):
-        brpnas.fit_and_score(**{**kwargs, "samples": 1})
-    with pytest.raises(MultipredictError, match="validation=0"):
-        brpnas.fit_and_score(**{**kwargs, "validation": 0})
+def test_the_estimator_fits_on_a_users_own_tables(mirror):
+    """No benchmark lookups inside the estimator: a plain frame of the user's sources is enough."""
+    import pandas as pd
 
+    from multipredict.encodings import ArchEncoder
+    from multipredict.predictors import FewShotLatencyPredictor
 
-def test_brpnas_eagle_training_stops_early_on_a_stalled_validation_loss(mirror):
-    latency = device_latency("nb201", "raspi4")
-    ids = np.arange(0, 400, 20)
-    # no validation loss at all (NaN labels): stops at its first check, epoch 22, as BRP-NAS's code
-    _, epochs_run = brpnas.fit_eagle(ids, latency[ids], ids[:5], np.full(5, np.nan), epochs=200)
-    assert epochs_run == 22
-    # validation labels far above anything the net is fit to: the loss stalls, and training stops
-    # no earlier than 35 epochs after its first check
-    network, epochs_run = brpnas.fit_eagle(ids, latency[ids], ids[:5], np.full(5, 1e6), epochs=200)
-    assert 57 <= epochs_run < 200
-    # the same seed gives the same network
-    again, _ = brpnas.fit_eagle(ids, latency[ids], ids[:5], np.full(5, 1e6), epochs=epochs_run)
-    assert np.array_equal(brpnas.predict_eagle(network, ids), brpnas.predict_eagle(again, ids))
+    ids = np.arange(0, 5000, 25)
+    own = pd.DataFrame({"lab_gpu": device_latency("fbnet", "1080ti_1")[ids],
+                        "lab_phone": device_latency("fbnet", "1080ti_1")[ids] * 3.0}, index=ids)
+    model = FewShotLatencyPredictor(source_epochs=3, target_epochs=5, seed=1, pretrain_dir=None)
+    model.fit(ArchEncoder("fbnet", "vec"), own)
+    assert model.source_devices == ["lab_gpu", "lab_phone"] and model.pretrained_from_ in ("trained", "memory")
+    new = ids[:12]
+    target = model.add_device("lab_npu", new, device_latency("fbnet", "fpga")[new])
+    assert target.closest_source in ("lab_gpu", "lab_phone") and len(model.predict("lab_npu", ids)) == len(ids)
+    # the source predictions come back in ms, on the scale of the user's own table
+    assert np.isclose(np.median(model.predict("lab_phone", ids)) / np.median(model.predict("lab_gpu", ids)), 3.0,
+                      rtol=0.5)
+    with pytest.raises(MultipredictError, match="one column per source device"):
+        FewShotLatencyPredictor().fit(ArchEncoder("fbnet", "vec"), pd.DataFrame())
