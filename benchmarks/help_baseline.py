@@ -19,11 +19,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+if __package__ in (None, ""):  # run as a file: the repository root holds the `benchmarks.replication` package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.replication.help_readme import HELP_README_MEAN, HELP_README_SPEARMAN
 from multipredict.baselines import help as help_baseline
 
 QUICK = {"spaces": "nb201", "episodes": 2, "eval_every": 1, "mc_samples": 2}
@@ -58,7 +63,7 @@ def run_space(space: str, seed: int, args) -> list[dict]:
                        best_episode=model.best_episode_, valid_spearman=model.best_valid_spearman_,
                        meta_train_seconds=model.meta_train_seconds_,
                        seconds_per_episode=model.meta_train_seconds_ / max(episodes, 1),
-                       published=help_baseline.HELP_README_SPEARMAN[space][row["device"]])
+                       published=HELP_README_SPEARMAN[space][row["device"]])
             rows.append(row)
     return rows
 
@@ -67,9 +72,9 @@ def report(frame: pd.DataFrame) -> None:
     for space, part in frame.groupby("space", sort=False):
         table = part.pivot_table(index="device", columns="spearman_from", values="spearman", aggfunc="mean",
                                  sort=False)
-        table["published"] = [help_baseline.HELP_README_SPEARMAN[space][d] for d in table.index]
+        table["published"] = [HELP_README_SPEARMAN[space][d] for d in table.index]
         table.loc["mean"] = table.mean()
-        table.loc["mean", "published"] = help_baseline.HELP_README_MEAN[space]
+        table.loc["mean", "published"] = HELP_README_MEAN[space]
         first = part.iloc[0]
         print(f"\nHELP on {space}: {first.episodes} episodes, best valid episode(s) "
               f"{sorted(part.best_episode.unique().tolist())}, {part.seconds_per_episode.mean():.3f} s/episode, "

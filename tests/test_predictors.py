@@ -160,19 +160,3 @@ def test_configuration_errors():
         _small().fit(features, labels)
     with pytest.raises(MultipredictError, match="not fitted"):
         _small().predict(features, rows)
-
-
-def test_brpnas_gcn_reads_its_global_node_as_a_full_last_layer_would():
-    from multipredict.predictors.networks import BRPNASGCN
-    from multipredict.spaces import nb201
-
-    torch.manual_seed(0)
-    network = BRPNASGCN(len(nb201.BRPNAS_NODE_FEATURES), layers=3, width=32).eval()
-    adjacency, features = (torch.from_numpy(a) for a in nb201.brpnas_graphs(np.arange(0, 15625, 313)))
-    h = features
-    for weight, bias, norm in zip(network.weights, network.biases, network.norms):
-        h = torch.relu(norm(torch.bmm(adjacency, h @ weight) + bias))  # every node of every layer
-    with torch.no_grad():
-        assert torch.allclose(network(adjacency, features), network.out(h[:, 0]).squeeze(-1), atol=1e-5)
-    bound = 1 / 32 ** 0.5
-    assert all(p.abs().max() <= bound for p in [*network.weights, *network.biases])  # BRP-NAS's init

@@ -9,38 +9,42 @@ embedding of another device: the one at the target's train+transfer position in 
 (The ``learnable`` table path looks rows up one way throughout and is not affected.)
 
 This runs the Sample / Index rows of Tables 1 and 3 exactly as ``multipredict reproduce`` does
-(`multipredict.transfer.prepare_trial`, the same pretraining, few-shot draw and fine-tuning; stored
+(`multipredict.methods.transfer.prepare_trial`, the same pretraining, few-shot draw and fine-tuning; stored
 pretrainings are reused) and scores each fine-tuned target twice: with its own embedding (our
 result, equal to the stored trial's) and with the embedding the authors' lookup would hand it.
 Ours are still our sample embeddings (HELP's 10 reference archs, min-max over those 10; the
 authors' draw 8 random archs per run). Index codes are by default the device's position among our
-source devices; ``--option index_order=authors`` codes every device by its position in the full
-list, as the authors' code does, and the lookup then hands a target the code of its
+source devices; ``--authors-codes`` codes every device by its position in the full list, as the
+authors' code does (the ``index_position`` hook `authors_code.authors_index_position`), and the lookup then hands a target the code of its
 train+transfer position. A device the lookup names that is not a source device gets its own
 sample vector, or its index code (with the default order: a code no device was trained with).
 
     python benchmarks/replication/authors_embedding_lookup.py --dir table1=runs/t1 --dir table3=runs/t3 --seeds 0,1,2
     python benchmarks/replication/authors_embedding_lookup.py --tables table1 --dir table1=runs/auth_t1 \
         --option source_samples=100 --option source_epochs=2250    # with the code's pretraining set too
+    python benchmarks/replication/authors_embedding_lookup.py --tables table3 --dir table3=runs/t3 --authors-codes
     python benchmarks/replication/authors_embedding_lookup.py --quick --dir table3=/tmp/lookup   # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+if __package__ in (None, ""):  # run as a file: the repository root holds the `benchmarks.replication` package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks.replication.authors_code import authors_index_position, looked_up_device, looked_up_row
 from multipredict.cli import parse_option
 from multipredict.experiments import methods as registry
 from multipredict.experiments.paper_numbers import paper_numbers
 from multipredict.experiments.reproduce import table_specs
-from multipredict.methods import protocol
-from multipredict.predictors import hardware
 from multipredict.methods.protocol import device_latency, rank_correlations
-from multipredict.methods.transfer import prepare_trial
+from multipredict.methods.transfer import TrialHooks, prepare_trial
 
 METHODS = ("TL Vec Sample", "TL Vec Index")
 # a smoke run: tiny pretraining and fine-tuning (the numbers mean nothing), one seed, FBNet
@@ -48,31 +52,13 @@ QUICK = {"tables": "table3", "seeds": "0"}
 QUICK_OPTIONS = {"source_samples": 50, "source_epochs": 1, "target_epochs": 2}
 
 
-def looked_up_device(space: str, train: list[str], test: list[str], name: str) -> str:
-    """The device whose embedding the authors' scoring hands target ``name``."""
-    return hardware.AUTHORS_DEVICE_ORDER[space][(train + test).index(name)]
-
-
-def looked_up_row(model, predictor, train: list[str], test: list[str], other: str) -> int:
-    """The row of ``predictor`` (a copy of a fine-tuned target's, which this may extend) holding the
-    embedding the authors' scoring hands a target whose looked-up device is ``other``."""
-    space = model.space
-    if other in model.source_devices:
-        return model.source_devices.index(other)
-    if model.embedding == "sample":
-        return predictor.add_device(vector=protocol.sample_vector(space, other))
-    if model.index_order == "authors":  # the code the authors' scoring hands it: `other`'s own code
-        return predictor.add_device(vector=hardware.index_vector(hardware.authors_position(space, other),
-                                                                 model.embedding_dim))
-    # a code after every source and target position: one no device was trained or tuned with
-    position = len(train) + len(test) + hardware.authors_position(space, other)
-    return predictor.add_device(vector=hardware.index_vector(position, model.embedding_dim))
-
-
-def score_both(space, train, test, method, samples, seed, protocol, options, paper: dict) -> list[dict]:
-    """``paper``: the published cells, ``{(method, samples, device): value}``."""
+def score_both(space, train, test, method, samples, seed, protocol, options, paper: dict,
+               authors_codes: bool = False) -> list[dict]:
+    """``paper``: the published cells, ``{(method, samples, device): value}``; ``authors_codes``:
+    index codes by the authors' device list."""
+    hooks = TrialHooks(index_position=authors_index_position) if authors_codes else None
     model, draws, _ = prepare_trial(space=space, train_devices=train, test_devices=test, samples=samples, seed=seed,
-                                    protocol=protocol, **options)
+                                    protocol=protocol, hooks=hooks, **options)
     model.fit()
     rows = []
     for name in test:
@@ -84,7 +70,7 @@ def score_both(space, train, test, method, samples, seed, protocol, options, pap
         own = target.predictor.predict(features, np.full(len(scored), target.row))
         other = looked_up_device(space, list(train), list(test), name)
         predictor = target.predictor.copy()
-        row = looked_up_row(model, predictor, list(train), list(test), other)
+        row = looked_up_row(model, predictor, list(train), list(test), other, authors_codes=authors_codes)
         looked_up = predictor.predict(features, np.full(len(scored), row))
         truth = latency[scored]
         other_latency = device_latency(space, other)[scored]
@@ -107,6 +93,8 @@ def main(argv=None) -> pd.DataFrame:
     parser.add_argument("--csv", default=None)
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a transfer setting, as for `multipredict reproduce --option` (repeatable)")
+    parser.add_argument("--authors-codes", action="store_true",
+                        help="index codes by the devices' positions in the authors' full device list")
     parser.add_argument("--quick", action="store_true", help=f"a smoke run in seconds: {QUICK}, options {QUICK_OPTIONS}")
     args = parser.parse_args(argv)
     if args.quick:  # the same defaults as a smoke run; flags given explicitly still win
@@ -127,7 +115,8 @@ def main(argv=None) -> pd.DataFrame:
                 for seed in seeds:
                     for samples in spec.budgets(method):
                         rows += score_both(spec.space, list(spec.train_devices), list(spec.test_devices), method,
-                                           samples, seed, spec.protocol_for(method), options, paper)
+                                           samples, seed, spec.protocol_for(method), options, paper,
+                                           authors_codes=args.authors_codes)
                         print(pd.DataFrame(rows[-len(spec.test_devices):]).round(3).to_string(index=False), flush=True)
     frame = pd.DataFrame(rows)
     if args.csv:

@@ -8,7 +8,7 @@ the predictor, on top of our engine:
 - its pretraining set and codes (default options): on NB201 100 distinct archs per source device
   for 2250 epochs (the code's 900 archs, dealt out to its 9 devices, for 250 epochs; on FBNet its
   4000 archs reach every device, as ours do), index codes by the device's position in the authors'
-  device list (``index_order=authors``), a 2 x 1000 head;
+  device list (the ``index_position`` hook `authors_code.authors_index_position`), a 2 x 1000 head;
 - its fine-tuning loop: body frozen, batch k / 2, ``--rounds`` continued fine-tunes per target,
   each scored with the code the lookup hands the target, and the Spearman taken of the *sum* of the
   rounds' predictions; the network is carried from target to target in the test-device order
@@ -20,9 +20,11 @@ the predictor, on top of our engine:
   its training / few-shot archs), ``gcn`` (NB201: 4 graph layers with U(-0.05, 0.05) weights, no
   ReLU on the 30-wide readout; the code's FBNet MLP is already ours).
 
-The ``--emulate`` parts patch our engine's classes for the duration of the run only, and each set
-of parts keeps its pretrainings in its own subfolder of ``--pretrain-dir``: a pretraining's cache
-key does not see these patches.
+The ``--emulate`` parts reach the engine through its hooks (`multipredict.methods.transfer.TrialHooks`):
+subclasses of its network modules (``network_parts``), the source devices' splits (``source_split``)
+and the targets' label scaling (``target_label_scaling``). A pretraining's cache key names the
+network parts, and sees the labels; each set of parts still keeps its pretrainings in its own
+subfolder of ``--pretrain-dir``.
 
     python benchmarks/replication/authors_index_loop.py --seeds 0,1,2 --pretrain-dir runs/index_loop \
         --emulate embedding_mlp,sigmoid,labels,gcn    # 5.5-8 min per seed on one core (~1.5 stored)
@@ -35,29 +37,32 @@ key does not see these patches.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
+import sys
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from authors_embedding_lookup import looked_up_device, looked_up_row  # one definition of the lookup
-from multipredict import protocols, transfer
+if __package__ in (None, ""):  # run as a file: the repository root holds the `benchmarks.replication` package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks.replication.authors_code import authors_index_position, looked_up_device, looked_up_row
 from multipredict.cli import parse_option
 from multipredict.experiments import methods as registry
 from multipredict.experiments.paper_numbers import paper_numbers
 from multipredict.experiments.reproduce import table_specs
-from multipredict.predictors import networks
+from multipredict.methods import transfer
 from multipredict.methods.protocol import device_latency, rank_correlations
+from multipredict.predictors import networks
+from multipredict.protocols import DeviceSplit
 
 METHOD = "TL Vec Index"
 EMULATIONS = ("embedding_mlp", "sigmoid", "labels", "gcn")
-# configs 27120015 (NB201) / 27120021 (FBNet): pretraining set, codes and head, in our options
-CODE_OPTIONS = {"index_order": "authors", "target_batch_size": 5, "head_layers": 2, "head_width": 1000}
+# configs 27120015 (NB201) / 27120021 (FBNet): pretraining set and head, in our options (codes: a hook)
+CODE_OPTIONS = {"target_batch_size": 5, "head_layers": 2, "head_width": 1000}
 CODE_PRETRAINING = {"table1": {"source_samples": 100, "source_epochs": 2250}, "table3": {}}
 # a smoke run: tiny pretraining and fine-tuning (the numbers mean nothing), one seed, two rounds, FBNet
 QUICK = {"table": "table3", "seeds": "0", "rounds": 2}
@@ -73,83 +78,90 @@ def _authors_init(layer: nn.Linear) -> nn.Linear:
     return layer
 
 
-@contextlib.contextmanager
-def emulating(parts, full_latency: dict):
-    """Patch the engine with the chosen ``parts`` of the authors' network and labels until exit.
-    ``full_latency["ms"]``: the latency table of the target being added (for ``labels``)."""
+class EmbeddingThroughMLP(networks.HardwareEmbedding):
+    """``embedding_mlp``: a fixed (index / sample) code passes through a trainable
+    Linear(dim, 100)-ReLU-Linear(100, dim)-ReLU."""
+
+    def __init__(self, kind: str, **kwargs):
+        super().__init__(kind, **kwargs)
+        if kind in ("index", "sample"):
+            self.mlp = nn.Sequential(_authors_init(nn.Linear(self.dim, 100)), nn.ReLU(),
+                                     _authors_init(nn.Linear(100, self.dim)), nn.ReLU())
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor | None:
+        out = super().forward(rows)
+        return self.mlp(out) if hasattr(self, "mlp") else out
+
+
+class SigmoidLatencyNet(networks.LatencyNet):
+    """``sigmoid``: the head's layers initialised as the authors' MLPs, a sigmoid on the output."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for layer in self.head:
+            if isinstance(layer, nn.Linear):
+                _authors_init(layer)
+
+    def forward(self, *args) -> torch.Tensor:
+        return torch.sigmoid(super().forward(*args))
+
+
+class AuthorsGCNBody(networks.GCNBody):
+    """``gcn``: 4 graph layers with U(-0.05, 0.05) weights, no ReLU on the readout's last layer."""
+
+    def __init__(self, adjacency: torch.Tensor, node_features: int, **kwargs):
+        super().__init__(adjacency, node_features, **{**kwargs, "layers": 4})
+        with torch.no_grad():
+            for conv in self.convs:
+                conv.weight.uniform_(-0.05, 0.05)
+        linears = [m for m in self.readout if isinstance(m, nn.Linear)]
+        widths = [m.in_features for m in linears] + [linears[-1].out_features]
+        layers: list[nn.Module] = []
+        for i, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(nn.Linear(n_in, n_out))
+            if i < len(widths) - 2:
+                layers.append(nn.ReLU())
+        self.readout = nn.Sequential(*layers)
+
+
+def _minmax_over_pool(split_: DeviceSplit, latency_ms: np.ndarray) -> DeviceSplit:
+    """``labels``: a source device's labels min-max over every pool arch, not its training archs."""
+    values = latency_ms[split_.eval_ids]
+    return dataclasses.replace(split_, low=float(np.min(values)), high=float(np.max(values)))
+
+
+def emulating(parts, space: str) -> transfer.TrialHooks:
+    """The hooks that put the chosen ``parts`` of the authors' network and labels into a trial,
+    with the authors' index codes."""
     unknown = sorted(set(parts) - set(EMULATIONS))
     if unknown:
         raise SystemExit(f"--emulate: unknown part(s) {unknown}; expected some of {EMULATIONS}")
-    with contextlib.ExitStack() as stack:
-        if "embedding_mlp" in parts:
-            embedding_init, embedding_forward = networks.HardwareEmbedding.__init__, networks.HardwareEmbedding.forward
+    network = networks.NetworkParts(
+        gcn_body=AuthorsGCNBody if "gcn" in parts else networks.GCNBody,
+        embedding=EmbeddingThroughMLP if "embedding_mlp" in parts else networks.HardwareEmbedding,
+        net=SigmoidLatencyNet if "sigmoid" in parts else networks.LatencyNet)
+    hooks = transfer.TrialHooks(index_position=authors_index_position, network_parts=network)
+    if "labels" in parts:
+        def target_over_all_archs(name, arch_ids, latency_ms):
+            full = device_latency(space, name)
+            low, high = float(np.nanmin(full)), float(np.nanmax(full))
+            return 1.0 / (high - low), -low / (high - low)
 
-            def embedding_with_mlp(self, kind, **kw):
-                embedding_init(self, kind, **kw)
-                if kind in ("index", "sample"):
-                    self.mlp = nn.Sequential(_authors_init(nn.Linear(self.dim, 100)), nn.ReLU(),
-                                             _authors_init(nn.Linear(100, self.dim)), nn.ReLU())
-
-            def embedding_through_mlp(self, rows):
-                out = embedding_forward(self, rows)
-                return self.mlp(out) if hasattr(self, "mlp") else out
-
-            stack.enter_context(mock.patch.object(networks.HardwareEmbedding, "__init__", embedding_with_mlp))
-            stack.enter_context(mock.patch.object(networks.HardwareEmbedding, "forward", embedding_through_mlp))
-        if "sigmoid" in parts:
-            net_init, net_forward = networks.LatencyNet.__init__, networks.LatencyNet.forward
-
-            def authors_head(self, *args, **kw):
-                net_init(self, *args, **kw)
-                for layer in self.head:
-                    if isinstance(layer, nn.Linear):
-                        _authors_init(layer)
-
-            stack.enter_context(mock.patch.object(networks.LatencyNet, "__init__", authors_head))
-            stack.enter_context(mock.patch.object(
-                networks.LatencyNet, "forward", lambda self, *a, **kw: torch.sigmoid(net_forward(self, *a, **kw))))
-        if "gcn" in parts:
-            gcn_init = networks.GCNBody.__init__
-
-            def authors_gcn(self, adjacency, node_features, **kw):
-                gcn_init(self, adjacency, node_features, **{**kw, "layers": 4})
-                with torch.no_grad():
-                    for conv in self.convs:
-                        conv.weight.uniform_(-0.05, 0.05)
-                widths = [m.in_features for m in self.readout if isinstance(m, nn.Linear)]
-                widths.append([m for m in self.readout if isinstance(m, nn.Linear)][-1].out_features)
-                self.readout = networks._mlp(widths, final_activation=False)
-
-            stack.enter_context(mock.patch.object(networks.GCNBody, "__init__", authors_gcn))
-        if "labels" in parts:
-            paper_split = protocols.paper_split
-
-            def split_over_all_archs(space, device, latency, pool, seed, **kw):
-                split_ = paper_split(space, device, latency, pool, seed, **kw)
-                values = latency[split_.eval_ids]
-                return dataclasses.replace(split_, low=float(np.min(values)), high=float(np.max(values)))
-
-            def target_over_all_archs(self, model, features, row, latency):
-                low, high = float(np.nanmin(full_latency["ms"])), float(np.nanmax(full_latency["ms"]))
-                return 1.0 / (high - low), -low / (high - low)
-
-            stack.enter_context(mock.patch.object(protocols, "paper_split", split_over_all_archs))
-            stack.enter_context(mock.patch.object(transfer.BenchmarkTransfer, "_label_scaling",
-                                                  target_over_all_archs))
-        yield
+        hooks = dataclasses.replace(hooks, source_split=_minmax_over_pool, target_label_scaling=target_over_all_archs)
+    return hooks
 
 
-def run_seed(spec, options: dict, seed: int, rounds: int, carry: bool, full_latency: dict, paper: dict) -> list[dict]:
+def run_seed(spec, options: dict, seed: int, rounds: int, carry: bool, hooks: transfer.TrialHooks,
+             paper: dict) -> list[dict]:
     """One trial of the code's loop: pretrain, then each target in turn with ``rounds`` fine-tunes."""
     train, test = list(spec.train_devices), list(spec.test_devices)
     model, draws, _ = transfer.prepare_trial(space=spec.space, train_devices=train, test_devices=test, samples=10,
-                                             seed=seed, protocol=spec.protocol_for(METHOD), **options)
+                                             seed=seed, protocol=spec.protocol_for(METHOD), hooks=hooks, **options)
     model.fit()
     rows = []
     for name in test:
         split_, shots = draws[name]
         latency = device_latency(spec.space, name)
-        full_latency["ms"] = latency
         target = model.add_device(name, shots, latency[shots])
         scored = split_.scored_ids(shots)
         features, shot_features = model.encoder_.transform(scored), model.encoder_.transform(shots)
@@ -162,7 +174,7 @@ def run_seed(spec, options: dict, seed: int, rounds: int, carry: bool, full_late
                                            epochs=model.target_epochs, batch_size=model.target_batch_size,
                                            train=target.fine_tuned)
             probe = target.predictor.copy()
-            row = looked_up_row(model, probe, train, test, other)
+            row = looked_up_row(model, probe, train, test, other, authors_codes=True)
             own.append(target.predictor.predict(features, np.full(len(scored), target.row)))
             looked_up.append(probe.predict(features, np.full(len(scored), row)))
         truth = latency[scored]
@@ -202,23 +214,20 @@ def main(argv=None) -> pd.DataFrame:
         raise SystemExit(f"--emulate gcn: {args.table} has no GCN (the code's FBNet MLP body is already ours); drop it")
     options = {**CODE_OPTIONS, **CODE_PRETRAINING[args.table], **(QUICK_OPTIONS if args.quick else {}),
                **dict(parse_option(text) for text in args.option)}
-    if options["index_order"] != "authors":
-        raise SystemExit("index_order must stay 'authors': the lookup emulated here hands out the authors' codes")
     try:
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         raise SystemExit(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
     pretrain_dir = Path(args.pretrain_dir) / ("+".join(parts) or "engine")
     paper = {(r.method, int(r.samples), r.device): float(r.value) for r in paper_numbers(args.table).itertuples()}
-    full_latency: dict = {}
     rows = []
-    with emulating(parts, full_latency):
-        (_, spec), = table_specs(args.table, repeats=max(seeds) + 1, methods=[METHOD], options=options,
-                                 pretrain_dir=pretrain_dir)
-        options = spec.options_for(registry.get(METHOD))
-        for seed in seeds:
-            rows += run_seed(spec, options, seed, args.rounds, not args.no_carry, full_latency, paper)
-            print(pd.DataFrame(rows[-len(spec.test_devices):]).round(3).to_string(index=False), flush=True)
+    (_, spec), = table_specs(args.table, repeats=max(seeds) + 1, methods=[METHOD], options=options,
+                             pretrain_dir=pretrain_dir)
+    hooks = emulating(parts, spec.space)
+    options = spec.options_for(registry.get(METHOD))
+    for seed in seeds:
+        rows += run_seed(spec, options, seed, args.rounds, not args.no_carry, hooks, paper)
+        print(pd.DataFrame(rows[-len(spec.test_devices):]).round(3).to_string(index=False), flush=True)
     frame = pd.DataFrame(rows)
     if args.csv:
         frame.to_csv(args.csv, index=False)

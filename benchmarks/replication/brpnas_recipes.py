@@ -1,17 +1,17 @@
 """Why the paper's BRP-NAS rows (Table 1: .79 / .81) are far below ours (.97): BRP-NAS's own code.
 
 The paper does not say how it ran BRP-NAS; the candidate is BRP-NAS's released code
-(SamsungLabs/eagle). Our default BRP-NAS (``recipe="multipredict"``) is the Multi-Predict
-predictor trained from scratch, as the Multi-Predict paper describes it. This runs
-``recipe="eagle"`` instead: BRP-NAS's own cell graph, GCN and training loop (see
-`multipredict.baselines.brpnas`), and prints two things per test device beside the paper:
+(SamsungLabs/eagle). Our BRP-NAS (the method "BRP-NAS") is the Multi-Predict predictor trained
+from scratch, as the Multi-Predict paper describes it. This runs the method "BRP-NAS (released
+recipe)" instead: BRP-NAS's own cell graph, GCN and training loop (`brpnas_eagle`, beside this
+script), and prints two things per test device beside the paper:
 
 - ``graph ceiling``: the best Spearman any predictor of BRP-NAS's cell graph can reach on the
   device, i.e. the ranking by the mean latency of the cells that share a graph (computed on every
   cell the device measured; no training). The graph drops ``none`` edges, contracts skips and
   prunes ops whose output no path uses; NAS-Bench-201's cells still run those ops, so 15,625 cells
   fall into 8,687 graphs.
-- ``eagle``: BRP-NAS trained with ``recipe="eagle"`` (paper protocol, 900 training + 100
+- ``eagle``: BRP-NAS trained by its released recipe (paper protocol, 900 training + 100
   validation archs of the target), mean over the seeds; the trials are stored under ``--out``,
   so a rerun resumes.
 - with ``--help-query``: the same trainings again (same seed, same draw, same network), each also
@@ -27,13 +27,17 @@ predictor trained from scratch, as the Multi-Predict paper describes it. This ru
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from multipredict.baselines import brpnas
+if __package__ in (None, ""):  # run as a file: the repository root holds the `benchmarks.replication` package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks.replication import BRPNAS_RELEASED, brpnas_eagle, register_methods
 from multipredict.experiments.paper_numbers import NB201_TEST, paper_numbers
 from multipredict.experiments.reproduce import table_specs
 from multipredict.experiments.store import ParquetStore, run_cached
@@ -42,14 +46,14 @@ from multipredict.protocols import help_split
 from multipredict.spaces import nb201
 
 QUICK = {"devices": "pixel2", "budgets": "20", "epochs": 2}
-EPOCHS = brpnas.DEFAULT_OPTIONS["epochs"]
+EPOCHS = brpnas_eagle.ReleasedOptions.defaults()["epochs"]
 
 
 def graph_ceiling(device: str) -> float:
     """Spearman of the device's latency against the mean latency of the cells sharing its BRP-NAS graph."""
     latency = device_latency("nb201", device)[:nb201.N_ARCHS]
     ids = np.flatnonzero(np.isfinite(latency))
-    adjacency, features = nb201.brpnas_graphs(ids)
+    adjacency, features = brpnas_eagle.brpnas_graphs(ids)
     flat = np.concatenate([adjacency.reshape(len(ids), -1), features.reshape(len(ids), -1)], axis=1)
     _, graph = np.unique(flat, axis=0, return_inverse=True)
     mean_of_graph = pd.Series(latency[ids]).groupby(graph.ravel()).transform("mean").to_numpy()
@@ -57,16 +61,16 @@ def graph_ceiling(device: str) -> float:
 
 
 def both_scores(device: str, samples: int, seed: int, validation: int = 100, epochs: int = EPOCHS) -> dict:
-    """Train as ``recipe="eagle"`` does for this device, seed and budget (the trial's own draw, so the
+    """Train as the released recipe does for this device, seed and budget (the trial's own draw, so the
     same network), then score on the trial's held-out archs and on HELP's trimmed query set."""
     latency = device_latency("nb201", device)
-    pool, split, shots, held = brpnas.eagle_draw("paper", device, samples, validation, seed)
-    network, epochs_run = brpnas.fit_eagle(shots, latency[shots], held, latency[held], epochs=epochs, seed=seed)
+    pool, split, shots, held = brpnas_eagle.eagle_draw("paper", device, samples, validation, seed)
+    network, epochs_run = brpnas_eagle.fit_eagle(shots, latency[shots], held, latency[held], epochs=epochs, seed=seed)
     drawn = np.concatenate([shots, held])
     heldout = split.scored_ids(drawn)
     query = np.setdiff1d(help_split("nb201", device, latency, pool).eval_ids, drawn)
-    return {"heldout": rank_correlations(brpnas.predict_eagle(network, heldout), latency[heldout])[0],
-            "help query": rank_correlations(brpnas.predict_eagle(network, query), latency[query])[0],
+    return {"heldout": rank_correlations(brpnas_eagle.predict_eagle(network, heldout), latency[heldout])[0],
+            "help query": rank_correlations(brpnas_eagle.predict_eagle(network, query), latency[query])[0],
             "n help query": len(query), "epochs run": epochs_run}
 
 
@@ -99,14 +103,17 @@ def main(argv=None) -> None:
                         frame.loc[device, f"{key} {samples} seed {seed}"] = value
             print(frame.loc[[device]].round(3).to_string(), flush=True)
     elif not args.ceiling_only:
+        register_methods()
         # the default epochs stay out of the options, so that stores of earlier runs keep their keys
-        options = {"recipe": "eagle", **({"epochs": args.epochs} if args.epochs != EPOCHS else {})}
-        (_, base), = table_specs("table1", methods=["BRP-NAS"], options=options)
+        options = {"epochs": args.epochs} if args.epochs != EPOCHS else {}
+        (_, base), = table_specs("table1", methods=["BRP-NAS"])  # Table 1's BRP-NAS row: its devices
         store = ParquetStore(Path(args.out) / "store")
         for device in devices:  # one spec per device, so that devices split across processes share a store
             for seed in seeds:
-                spec = base.model_copy(update={"test_devices": (device,), "method_samples": {"BRP-NAS": budgets},
-                                               "seed": seed, "repeats": 1})
+                spec = type(base).model_validate({**base.model_dump(), "methods": (BRPNAS_RELEASED,),
+                                                  "test_devices": (device,), "samples": budgets,
+                                                  "method_samples": {}, "options": options, "seed": seed,
+                                                  "repeats": 1})
                 result = run_cached(spec, "serial", store=store)
                 failed = result[result["error"].notna()]
                 if len(failed):

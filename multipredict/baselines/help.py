@@ -83,14 +83,6 @@ HELP_DEVICE_SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-# Spearman rho on the meta-test devices from HELP's README (10 few-shot samples).
-HELP_README_SPEARMAN: dict[str, dict[str, float]] = {
-    "nb201": {"titan_rtx_256": 0.987, "gold_6226": 0.989, "fpga": 0.985, "pixel2": 0.802,
-              "raspi4": 0.890, "eyeriss": 0.940},
-    "fbnet": {"fpga": 0.892, "raspi4": 0.887, "eyeriss": 0.943},
-}
-HELP_README_MEAN = {"nb201": 0.932, "fbnet": 0.910}
-
 DEFAULT_EPISODES = {"nb201": 2000, "fbnet": 4000}
 SPEARMAN_FROM = ("mc_mean", "last_sample")
 HW_EMBED_DIM = 10
@@ -689,5 +681,4 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
 
 
 __all__ = ["HELPPredictor", "AdaptedHELP", "fit_and_score", "fbnet_encoding", "nb201_global_graph",
-           "hardware_embedding", "HELP_DEVICE_SPLITS", "HELP_README_SPEARMAN", "HELP_README_MEAN",
-           "DEFAULT_EPISODES", "OPTIONS", "HELPOptions", "HELPTrialOptions"]
+           "hardware_embedding", "HELP_DEVICE_SPLITS", "DEFAULT_EPISODES", "OPTIONS", "HELPOptions", "HELPTrialOptions"]

@@ -13,6 +13,10 @@ Pretrainings are cached by content key (the estimator's `pretraining_key`): in m
 default models shipped in the repository's ``data/pretrained`` (read only), so that onboarding a
 device, the dashboard, the notebooks and ``reproduce`` share one pretraining.
 
+`TrialHooks` passes the estimator's hooks through a trial (``fit_and_score(..., hooks=...)``), plus
+``source_split``, which changes the source devices' protocol splits; none is an option, so specs and
+the experiments runner never set one (replication studies in ``benchmarks/replication`` do).
+
 Defaults follow the paper's text (and the authors' code where the text is silent); the authors'
 released code differs in places, each available as an option: a 2-layer head of width 1000
 (``head_layers=2, head_width=1000``), Spearman on all pool archs including the few-shot ones
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -31,9 +36,9 @@ from pydantic import Field
 
 from .. import config, encodings
 from ..errors import MultipredictError, UnknownNameError
-from ..predictors import hardware
-from ..predictors.fewshot import (EQ1_CORRELATIONS, FewShotLatencyPredictor, TargetDevice, TransferOptions,
-                                  clear_pretrain_cache, closest_source_device, source_correlations)
+from ..predictors.fewshot import (EQ1_CORRELATIONS, FewShotLatencyPredictor, IndexPosition, LabelScaling,
+                                  NetworkParts, TargetDevice, TransferOptions, clear_pretrain_cache,
+                                  closest_source_device, source_correlations)
 from ..protocols import PROTOCOLS, DeviceSplit
 from ..spaces import LATENCY_SPACES
 from .protocol import (device_latency, device_split, few_shot_ids, rank_correlations, reference_archs,
@@ -68,6 +73,22 @@ DEFAULT_OPTIONS: dict[str, object] = TrialOptions.defaults()
 _TRIAL_ONLY = tuple(n for n in OPTIONS if n not in TransferOptions.model_fields)
 
 
+@dataclass(frozen=True)
+class TrialHooks:
+    """Extension points of a transfer trial; each None (the default) keeps the paper's method.
+
+    ``index_position``, ``target_label_scaling``, ``network_parts``: the estimator's hooks
+    (`multipredict.predictors.fewshot`). ``source_split(split, latency_ms) -> DeviceSplit``: called
+    with each source device's protocol split and its latencies (ms, indexed by arch id), returns the
+    split to pretrain on (e.g. labels scaled over other archs).
+    """
+
+    index_position: IndexPosition | None = None
+    target_label_scaling: LabelScaling | None = None
+    network_parts: NetworkParts | None = None
+    source_split: Callable[[DeviceSplit, np.ndarray], DeviceSplit] | None = None
+
+
 def default_pretrain_dir() -> Path:
     """Where pretrainings are kept between processes: ``<cache>/pretrained``."""
     return config.cache_dir() / "pretrained"
@@ -83,21 +104,25 @@ class BenchmarkTransfer(FewShotLatencyPredictor):
     Options: `TrialOptions` (``score_on`` is the trial's, not the estimator's); ``protocol``
     (paper|help), ``seed``, ``pool_devices`` (devices, e.g. the test devices, that must be
     measured on every pool arch), ``pretrained_dirs`` (read-only folders searched for a
-    pretraining; default the shipped ``data/pretrained``).
+    pretraining; default the shipped ``data/pretrained``), ``hooks`` (`TrialHooks`).
     """
 
     def __init__(self, space: str, source_devices: Sequence[str], *, encoding: str = "vec", predictor: str = "auto",
                  hwl_devices: Sequence[str] | None = None, source_samples: int | None = None,
                  protocol: str = "paper", seed: int = 0, device: str = "auto", pool_devices: Sequence[str] = (),
                  pretrain_dir: str | None = None, pretrained_dirs: Sequence[str] | None = None,
-                 progress: Callable[[str, float], None] | None = None, **options):
+                 progress: Callable[[str, float], None] | None = None, hooks: TrialHooks | None = None,
+                 **options):
+        hooks = hooks if hooks is not None else TrialHooks()
         trial = TrialOptions.parse({"encoding": encoding, "predictor": predictor, "source_samples": source_samples,
                                     "device": device, **options}, METHOD)
         super().__init__(TransferOptions(**trial.model_dump(include=set(TransferOptions.model_fields))),
                          seed=seed, device=device,
                          pretrain_dir=pretrain_dir if pretrain_dir is not None else default_pretrain_dir(),
                          pretrained_dirs=[SHIPPED_PRETRAINED] if pretrained_dirs is None else pretrained_dirs,
-                         progress=progress)
+                         progress=progress, index_position=hooks.index_position,
+                         target_label_scaling=hooks.target_label_scaling, network_parts=hooks.network_parts)
+        self.hooks = hooks
         self.space = space
         self.requested_sources = list(source_devices)
         self.source_devices = list(source_devices)
@@ -124,9 +149,6 @@ class BenchmarkTransfer(FewShotLatencyPredictor):
             raise MultipredictError("transfer needs at least one source (training) device")
         if len(set(self.requested_sources)) != len(self.requested_sources):
             raise MultipredictError(f"source devices are listed twice: {self.requested_sources}")
-        if self.embedding == "index" and self.index_order == "authors":
-            for name in self.requested_sources:
-                hardware.authors_position(self.space, name)
 
     def resolve_pool(self) -> np.ndarray:
         """Validate the configuration and fix the pool (``pool_ids_``, ``pool_label_``) and the
@@ -149,6 +171,8 @@ class BenchmarkTransfer(FewShotLatencyPredictor):
         for name in self.requested_sources:
             splits[name] = device_split(self.protocol, self.space, name, self.pool_ids_, self.seed,
                                         source_samples=self.source_samples)
+            if self.hooks.source_split is not None:
+                splits[name] = self.hooks.source_split(splits[name], device_latency(self.space, name))
         table = encodings.latency_table(self.space)[self.requested_sources]
         form = "graph" if self.body_ == "gcn" else "flat"
         encoder = encodings.ArchEncoder(self.space, self.encoding, form=form, hwl_devices=self.hwl_devices_)
@@ -175,10 +199,10 @@ class BenchmarkTransfer(FewShotLatencyPredictor):
 # the experiments runner's entry point
 
 def prepare_trial(*, space: str, train_devices: list[str], test_devices: list[str], samples: int, seed: int,
-                  protocol: str = "paper", **options):
+                  protocol: str = "paper", hooks: TrialHooks | None = None, **options):
     """A `fit_and_score` trial up to pretraining: the validated, unfitted model, each test device's
     (split, few-shot archs) and ``score_on``. Benchmarks that score a trial differently start here,
-    so they transfer exactly what the trial does."""
+    so they transfer exactly what the trial does; ``hooks``: `TrialHooks`."""
     parsed = TrialOptions.parse(options, METHOD)
     config = {name: getattr(parsed, name) for name in OPTIONS}
     score_on = config.pop("score_on")
@@ -192,7 +216,8 @@ def prepare_trial(*, space: str, train_devices: list[str], test_devices: list[st
                                 "would leak into the encoding; choose other reference devices")
     if not isinstance(samples, (int, np.integer)) or samples < 1:
         raise MultipredictError(f"samples={samples!r} is not valid; expected a positive number of few-shot archs")
-    model = BenchmarkTransfer(space, train_devices, protocol=protocol, seed=seed, pool_devices=test_devices, **config)
+    model = BenchmarkTransfer(space, train_devices, protocol=protocol, seed=seed, pool_devices=test_devices,
+                              hooks=hooks, **config)
     pool_ids = model.resolve_pool()
     # draw every target's few-shot archs before pretraining, so that a bad budget fails fast
     targets = {}
@@ -203,17 +228,18 @@ def prepare_trial(*, space: str, train_devices: list[str], test_devices: list[st
 
 
 def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[str], samples: int,
-                  seed: int, protocol: str = "paper", **options) -> list[dict]:
+                  seed: int, protocol: str = "paper", hooks: TrialHooks | None = None, **options) -> list[dict]:
     """Pretrain on ``train_devices``, transfer to each test device from ``samples`` few-shot archs,
     score it on the protocol's held-out archs. One dict per test device.
 
     Options: `TrialOptions` (defaults = the paper's text; ``TrialOptions.describe()`` lists them).
+    ``hooks``: `TrialHooks` (not an option: the experiments runner never passes one).
 
     ``seconds`` = the device's fine-tuning and scoring plus an equal share of the pretraining
     (``pretrain_seconds``; 0 when ``pretrain_cached``).
     """
     model, targets, score_on = prepare_trial(space=space, train_devices=train_devices, test_devices=test_devices,
-                                             samples=samples, seed=seed, protocol=protocol, **options)
+                                             samples=samples, seed=seed, protocol=protocol, hooks=hooks, **options)
     model.fit()
     rows = []
     for j, name in enumerate(test_devices):
@@ -234,7 +260,6 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
             "pretrain_cached": bool(model.pretrain_cached_), "encoding": model.encoding, "embedding": model.embedding,
             "predictor": model.body_, "gcn_aggregation": model.gcn_aggregation if model.body_ == "gcn" else None,
             "head_layers": model.head_layers, "head_width": model.head_width,
-            "index_order": model.index_order if model.embedding == "index" else None,
             "source_epochs": model.source_epochs, "target_epochs": model.target_epochs,
             "source_lr": float(model.source_lr), "target_lr": float(model.target_lr),
             "target_labels": model.target_labels, "eq1_correlation": model.eq1_correlation,
@@ -254,6 +279,6 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     return rows
 
 
-__all__ = ["BenchmarkTransfer", "FewShotLatencyPredictor", "TargetDevice", "TrialOptions", "fit_and_score",
-           "prepare_trial", "closest_source_device", "source_correlations", "resolve_predictor", "clear_pretrain_cache",
-           "default_pretrain_dir", "OPTIONS", "DEFAULT_OPTIONS", "EQ1_CORRELATIONS"]
+__all__ = ["BenchmarkTransfer", "FewShotLatencyPredictor", "TargetDevice", "TrialOptions", "TrialHooks",
+           "fit_and_score", "prepare_trial", "closest_source_device", "source_correlations", "resolve_predictor",
+           "clear_pretrain_cache", "default_pretrain_dir", "OPTIONS", "DEFAULT_OPTIONS", "EQ1_CORRELATIONS"]

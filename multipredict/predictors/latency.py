@@ -24,7 +24,7 @@ import torch
 
 from ..encodings import ArchFeatures
 from ..errors import MultipredictError, UnknownNameError
-from .networks import AGGREGATIONS, EMBEDDINGS, GCNBody, HardwareEmbedding, LatencyNet, MLPBody
+from .networks import AGGREGATIONS, EMBEDDINGS, LatencyNet, NetworkParts
 
 BODIES = ("gcn", "mlp")
 SCHEDULES = ("cosine", "constant")
@@ -89,6 +89,8 @@ class LatencyPredictor:
         lr, weight_decay, epochs, batch_size, schedule: training of `fit`.
         seed: weight init and shuffling. device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         progress: optional ``callable(fraction)`` called once per epoch.
+        network_parts: the module classes the network is built from (`networks.NetworkParts`;
+            None: the defaults), an extension point for a network that differs in one part.
     """
 
     def __init__(self, *, body: str = "gcn", embedding: str = "table", embedding_dim: int = 8,
@@ -97,7 +99,7 @@ class LatencyPredictor:
                  head_layers: int = 4, head_width: int = 200,
                  lr: float = 4e-4, weight_decay: float = 5e-4, epochs: int = 250, batch_size: int = 128,
                  schedule: str = "cosine", seed: int = 0, device: str = "auto",
-                 progress: Callable[[float], None] | None = None):
+                 progress: Callable[[float], None] | None = None, network_parts: NetworkParts | None = None):
         self.body = body
         self.embedding = embedding
         self.embedding_dim = embedding_dim
@@ -118,12 +120,13 @@ class LatencyPredictor:
         self.seed = seed
         self.device = device
         self.progress = progress
+        self.network_parts = network_parts
 
     # ---------------------------------------------------------------- sklearn-style plumbing
 
     _PARAMS = ("body", "embedding", "embedding_dim", "gcn_layers", "gcn_width", "readout_layers", "gcn_aggregation",
                "mlp_layers", "mlp_width", "body_dim", "head_layers", "head_width", "lr", "weight_decay", "epochs",
-               "batch_size", "schedule", "seed", "device", "progress")
+               "batch_size", "schedule", "seed", "device", "progress", "network_parts")
 
     def get_params(self, deep: bool = True) -> dict:
         return {name: getattr(self, name) for name in self._PARAMS}
@@ -161,20 +164,22 @@ class LatencyPredictor:
             raise MultipredictError(f"body='mlp' needs flat features; got {X.form!r}. Use body='gcn' or form='flat'")
 
     def _build(self, X: ArchFeatures, n_devices: int, vectors: np.ndarray | None) -> LatencyNet:
+        parts = self.network_parts if self.network_parts is not None else NetworkParts()
         if self.body == "gcn":
-            body = GCNBody(torch.as_tensor(X.adjacency), X.body.shape[-1], layers=self.gcn_layers,
-                           width=self.gcn_width, readout_layers=self.readout_layers, out_dim=self.body_dim,
-                           aggregation=self.gcn_aggregation)
+            body = parts.gcn_body(torch.as_tensor(X.adjacency), X.body.shape[-1], layers=self.gcn_layers,
+                                  width=self.gcn_width, readout_layers=self.readout_layers, out_dim=self.body_dim,
+                                  aggregation=self.gcn_aggregation)
         else:
-            body = MLPBody(X.body.shape[-1], layers=self.mlp_layers, width=self.mlp_width, out_dim=self.body_dim)
+            body = parts.mlp_body(X.body.shape[-1], layers=self.mlp_layers, width=self.mlp_width,
+                                  out_dim=self.body_dim)
         if self.embedding == "table":
-            hw = HardwareEmbedding("table", n_devices=n_devices, dim=self.embedding_dim)
+            hw = parts.embedding("table", n_devices=n_devices, dim=self.embedding_dim)
         elif self.embedding in ("sample", "index"):
-            hw = HardwareEmbedding(self.embedding, vectors=torch.as_tensor(np.asarray(vectors, dtype=np.float32)))
+            hw = parts.embedding(self.embedding, vectors=torch.as_tensor(np.asarray(vectors, dtype=np.float32)))
         else:
-            hw = HardwareEmbedding("none")
+            hw = parts.embedding("none")
         side_dim = 0 if X.side is None else X.side.shape[1]
-        return LatencyNet(body, hw, self.body_dim, side_dim, head_layers=self.head_layers, head_width=self.head_width)
+        return parts.net(body, hw, self.body_dim, side_dim, head_layers=self.head_layers, head_width=self.head_width)
 
     def _device_rows(self, devices, n: int) -> np.ndarray | None:
         if self.embedding == "none":

@@ -1,12 +1,18 @@
 """Torch modules of the latency predictor f(x, h): a network body over the arch encoding, a
 hardware embedding, and a regression head over their concatenation.
 
+`NetworkParts` names the module classes a `LatencyPredictor` builds the network from: the
+extension point for a network that differs in one part (a subclass with another initialisation or
+output), instead of patching these classes.
+
 Written for small batches on a CPU, where per-op overhead (~10 us) dominates the arithmetic: the
 GCN multiplies one shared (9, 9) propagation matrix into the whole batch, and its last layer
 computes the global node only (the readout uses nothing else).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -64,36 +70,6 @@ class GCNBody(nn.Module):
                 # only the global node's row of the last layer is ever read
                 h = torch.relu(conv(torch.matmul(adj[-1], h)))
         return self.readout(h)
-
-
-class BRPNASGCN(nn.Module):
-    """BRP-NAS's own latency GCN (its released code): ``layers`` graph convolutions
-    ``dropout(relu(layernorm(A @ H @ W + b)))`` of width ``width`` over a per-cell adjacency, read
-    out at the global node (node 0) by one linear layer. Weights and biases start uniform in
-    +-1/sqrt(width), as that code's ``thomas`` init. ``forward(adjacency, features)`` -> (n,).
-    """
-
-    def __init__(self, node_features: int, *, layers: int = 4, width: int = 600, dropout: float = 0.002):
-        super().__init__()
-        if layers < 1:
-            raise ValueError(f"a GCN needs >= 1 graph layer; got {layers}")
-        bound = 1.0 / width ** 0.5
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.empty(node_features if i == 0 else width, width).uniform_(-bound, bound))
-            for i in range(layers))
-        self.biases = nn.ParameterList(nn.Parameter(torch.empty(width).uniform_(-bound, bound)) for _ in range(layers))
-        self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(layers))
-        self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(width, 1)
-
-    def forward(self, adjacency: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        h = features
-        last = len(self.weights) - 1
-        for i, (weight, bias, norm) in enumerate(zip(self.weights, self.biases, self.norms)):
-            if i == last:  # only the global node (0) of the last layer is read: compute its row alone
-                adjacency = adjacency[:, :1]
-            h = self.dropout(torch.relu(norm(torch.bmm(adjacency, h) @ weight + bias)))
-        return self.out(h[:, 0]).squeeze(-1)
 
 
 class MLPBody(nn.Module):
@@ -194,3 +170,30 @@ class LatencyNet(nn.Module):
         if side is not None:
             parts.append(side)
         return self.head(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]).squeeze(-1)
+
+
+@dataclass(frozen=True)
+class NetworkParts:
+    """The module classes a `LatencyPredictor` builds its network from; the defaults are this
+    module's. Pass subclasses to change one part (e.g. another initialisation, an output
+    activation); each is called with the arguments the default takes::
+
+        gcn_body(adjacency, node_features, layers=, width=, readout_layers=, out_dim=, aggregation=)
+        mlp_body(in_dim, layers=, width=, out_dim=)
+        embedding(kind, n_devices=, dim=) / embedding(kind, vectors=) / embedding("none")
+        net(body, embedding, body_dim, side_dim, head_layers=, head_width=)
+
+    The network is built under the predictor's seeded RNG state, so a subclass that draws weights
+    is as reproducible as the defaults. Fine-tuning with the arch body frozen freezes ``net.body``.
+    """
+
+    gcn_body: type[GCNBody] = GCNBody
+    mlp_body: type[MLPBody] = MLPBody
+    embedding: type[HardwareEmbedding] = HardwareEmbedding
+    net: type[LatencyNet] = LatencyNet
+
+    def changed(self) -> dict[str, str]:
+        """``{part: "module:qualname"}`` of each part that is not the default (e.g. for a cache key)."""
+        default = NetworkParts()
+        return {f.name: f"{getattr(self, f.name).__module__}:{getattr(self, f.name).__qualname__}"
+                for f in fields(self) if getattr(self, f.name) is not getattr(default, f.name)}

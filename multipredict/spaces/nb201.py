@@ -7,8 +7,6 @@ output.
 
 from __future__ import annotations
 
-import functools
-import itertools
 import re
 
 import numpy as np
@@ -162,87 +160,3 @@ def connected(arch_ids) -> np.ndarray:
     reach1 = e[(0, 1)]
     reach2 = e[(0, 2)] | (reach1 & e[(1, 2)])
     return e[(0, 3)] | (reach1 & e[(1, 3)]) | (reach2 & e[(2, 3)])
-
-
-# BRP-NAS's own cell graph (its released code, SamsungLabs/eagle): op nodes as above, but ``none``
-# edges removed, ``skip_connect`` edges contracted into direct links, and nodes that lie on no
-# input -> output path emptied; a global node comes first. Node features: conv 1x1, conv 3x3,
-# avg pool, input, output, global.
-BRPNAS_NODE_FEATURES: tuple[str, ...] = ("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "input", "output",
-                                         "global")
-
-
-def brpnas_graph(ops) -> tuple[np.ndarray, np.ndarray]:
-    """(9, 9) adjacency and (9, 6) node features of one cell (six op indices into ``OPS``) as
-    BRP-NAS's code builds them.
-
-    Node 0 is the global node (its row gathers every node), then input, the six edge ops, output;
-    every node has a self-loop. The other rows follow BRP-NAS's ``src -> dst`` matrix, which its GCN
-    multiplies from the left, so a node gathers its successors. Emptied nodes keep their self-loop
-    and a zero feature row. The pruning drops ops that NAS-Bench-201's cells still compute, so
-    distinct cells can share one graph (8,687 graphs for the 15,625 cells).
-    """
-    ops = [int(op) for op in ops]
-    if len(ops) != 6 or any(not 0 <= op < len(OPS) for op in ops):
-        raise MultipredictError(f"a NAS-Bench-201 cell has 6 op indices in 0..{len(OPS) - 1}; got {ops!r}")
-    inner = graph_adjacency().astype(np.int8)  # node 0 input, 1..6 edge ops, 7 output
-    kind: list[str | None] = ["input"] + [None] * 6 + ["output"]
-    for e, op in enumerate(ops):
-        node = e + 1
-        if OPS[op] == "none":
-            inner[:, node] = 0
-            inner[node, :] = 0
-        elif OPS[op] == "skip_connect":
-            successors = np.flatnonzero(inner[node])
-            if len(successors):  # as BRP-NAS's code: a skip with no successor keeps its inputs
-                for predecessor in np.flatnonzero(inner[:, node]):
-                    inner[predecessor, successors] = 1
-                    inner[predecessor, node] = 0
-                inner[node, successors] = 0
-        else:
-            kind[node] = OPS[op]
-    live = _reachable(inner, 0) & _reachable(inner.T, N_GRAPH_NODES - 1)
-    for node in np.flatnonzero(~live):
-        kind[node] = None
-        inner[node, :] = 0
-        inner[:, node] = 0
-    adjacency = np.zeros((N_GRAPH_NODES + 1, N_GRAPH_NODES + 1), dtype=np.float32)
-    adjacency[1:, 1:] = inner
-    adjacency[0, 1:] = 1
-    np.fill_diagonal(adjacency, 1)
-    features = np.zeros((N_GRAPH_NODES + 1, len(BRPNAS_NODE_FEATURES)), dtype=np.float32)
-    features[0, BRPNAS_NODE_FEATURES.index("global")] = 1
-    features[1, BRPNAS_NODE_FEATURES.index("input")] = 1  # set even when the input reaches no output
-    features[-1, BRPNAS_NODE_FEATURES.index("output")] = 1
-    for node, name in enumerate(kind[1:-1], start=1):
-        if name is not None:
-            features[node + 1, BRPNAS_NODE_FEATURES.index(name)] = 1
-    return adjacency, features
-
-
-def _reachable(adjacency: np.ndarray, start: int) -> np.ndarray:
-    seen = np.zeros(len(adjacency), dtype=bool)
-    seen[start] = True
-    frontier = [start]
-    while frontier:
-        nxt = np.flatnonzero(adjacency[frontier].any(axis=0) & ~seen)
-        seen[nxt] = True
-        frontier = nxt.tolist()
-    return seen
-
-
-def brpnas_graphs(arch_ids) -> tuple[np.ndarray, np.ndarray]:
-    """`brpnas_graph` of each arch id: (n, 9, 9) adjacencies and (n, 9, 6) node features."""
-    codes = op_indices(arch_ids) @ (len(OPS) ** np.arange(5, -1, -1))
-    adjacency, features = _brpnas_table()
-    return adjacency[codes], features[codes]
-
-
-@functools.cache
-def _brpnas_table() -> tuple[np.ndarray, np.ndarray]:
-    """`brpnas_graph` of every op combination, indexed by the ops read as a base-5 number."""
-    graphs = [brpnas_graph(ops) for ops in itertools.product(range(len(OPS)), repeat=6)]
-    adjacency, features = np.stack([g[0] for g in graphs]), np.stack([g[1] for g in graphs])
-    adjacency.setflags(write=False)
-    features.setflags(write=False)
-    return adjacency, features
