@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 
 PROTOCOLS = ("paper", "help")
 EXECUTORS = {"thread": None, "processes": "processes"}
-PREDICTORS = ("auto", "gcn", "mlp")  # multipredict.transfer.PREDICTORS, without importing torch here
-FINE_TUNE = ("auto", "head", "all")  # multipredict.transfer.TARGET_TRAIN, likewise
+PREDICTORS = ("auto", "gcn", "mlp")  # TrialOptions' choices (multipredict.methods.transfer), without importing torch here
+FINE_TUNE = ("auto", "head", "all")  # TrialOptions.target_train's choices, likewise
 HELP = "HELP"  # the registry's name of the HELP baseline
 IDLE, RUNNING, CANCELLING, DONE, CANCELLED, FAILED = "idle", "running", "cancelling", "done", "cancelled", "failed"
 # Traits that make up the spec: a change to any of them rebuilds (and revalidates) it.

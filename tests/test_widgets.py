@@ -352,8 +352,11 @@ def test_the_workbench_offers_the_engines_choices():
     from mpwidgets import model
     from multipredict.methods import transfer
 
-    assert model.PREDICTORS == transfer.PREDICTORS
-    assert model.FINE_TUNE == transfer.TARGET_TRAIN
+    from typing import get_args
+
+    fields = transfer.TrialOptions.model_fields
+    assert model.PREDICTORS == get_args(fields["predictor"].annotation)
+    assert model.FINE_TUNE == get_args(fields["target_train"].annotation)
 
 
 # ---------------------------------------------------------------- onboarding a device

@@ -7,7 +7,7 @@ paper's tables to reproduce.
     summarise(results)                    # mean / std of rho per method x samples x device, and a mean
     run_spec(spec, "out/", executor="dask")   # the same into a folder: store/, results.csv, summary.csv
 
-Method implementations (``multipredict.transfer``, ``multipredict.baselines.*``) are imported only
+Method implementations (``multipredict.methods.transfer``, ``multipredict.baselines.*``) are imported only
 when a trial runs, so specs can be built and validated without torch models loaded.
 """
 

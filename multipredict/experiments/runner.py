@@ -43,6 +43,7 @@ import pandas as pd
 from .. import __version__
 from .. import config as _config
 from ..errors import MultipredictError
+from ..methods.contract import check_rows
 from . import methods as method_registry
 from .cluster import client_of, dask_client, is_dask
 from .spec import ExperimentSpec
@@ -163,7 +164,7 @@ def execute_trial(call: TrialCall) -> dict[str, Any]:
         target = call.target
         if isinstance(target, str):
             target = method_registry.Method("?", target).resolve()
-        rows = target(**call.kwargs)
+        rows = check_rows(target(**call.kwargs), getattr(target, "__module__", str(target)))
         return {"rows": [_plain_row(r) for r in rows], "seconds": time.perf_counter() - started,
                 "provenance": provenance()}
     except Exception as error:  # a failed trial is a result, not the end of the run
@@ -217,7 +218,9 @@ def _trial_rows(spec: ExperimentSpec, trial: Trial, outcome: dict[str, Any]) -> 
     for device in spec.test_devices:
         row = {"device": device, **{m: math.nan for m in METRICS}, "pool": None, "error": outcome.get("error")}
         if device in by_device:
-            row.update(by_device[device])
+            reported = dict(by_device[device])
+            reported["implementation"] = reported.pop("method", None)  # the registered name is the row's method
+            row.update(reported)
         elif row["error"] is None:
             row["error"] = f"MissingResult: method {trial.method!r} returned no row for device {device!r}"
         row.setdefault("error", None)
