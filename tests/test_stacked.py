@@ -156,4 +156,11 @@ def test_progress_tuples_and_errors(nb201_features):
 def test_should_stack():
     assert not should_stack(1, "cpu")
     assert should_stack(10, "cuda")
-    assert isinstance(should_stack(10, "cpu"), bool)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert should_stack(10, "cpu")
+        torch.set_num_threads(2)
+        assert not should_stack(10, "cpu")
+    finally:
+        torch.set_num_threads(threads)

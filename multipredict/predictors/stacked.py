@@ -22,7 +22,8 @@ weights are bit for bit the loop's, full Table-1 shapes included
 (benchmarks/vectorised_training.py reports the largest difference). Other thread counts and GPUs
 may split a matmul's sums differently: then the results agree to rounding (~1e-7) at first, and
 since training amplifies differences (Adam normalises tiny gradients to full steps), they drift
-apart over many epochs as two machines' runs would. `tests/test_stacked.py` checks predictions,
+apart over many epochs as two machines' runs would (measured on two CPU threads: pretraining
+still bit-identical, 60 fine-tunes of 50 epochs up to 1.9e-2 apart in some weight). `tests/test_stacked.py` checks predictions,
 weights and loss histories against the loop (rtol 1e-5). The loss history is summed per model in
 another order than the loop's: equal to ~1e-7 relative, not bit for bit.
 
@@ -78,21 +79,27 @@ class FineTuneJob:
     train: str = "all"
 
 
-# Measured by benchmarks/vectorised_training.py (results/vectorised_training_cpu.csv): on a CPU,
-# stacking pays off where per-op overhead dominates (few-shot fine-tunes: small batches); for
-# pretraining at batch 128 a CPU core is near its arithmetic limit and the stacked run is no faster
-# than the loop, so it is only worth it from a few models up.
+# Measured by benchmarks/vectorised_training.py (results/vectorised_training_cpu.csv, a shared 2-core
+# AMD EPYC, 10 trials): on one thread stacked/loop = 1.02x (NB201 GCN pretraining, matmul-bound at
+# ~20 of 68 GFLOP/s either way), 1.2x (FBNet MLP pretraining), 1.5x (60 Table-1 fine-tunes), the
+# weights bit for bit the loop's. On two threads: 3.0x, 0.84x and 6.4x, but every path ran 2-8x
+# slower than on one thread (the cores were shared), and the fine-tunes were no longer bit-identical.
 CPU_MIN_MODELS = 2
 
 
 def should_stack(n_models: int, device: str | torch.device = "auto") -> bool:
-    """Whether `fit_many` / `fine_tune_many` should stack ``n_models`` models on ``device``: on a GPU
-    always (from 2 models: the loop is launch-bound there), on a CPU from ``CPU_MIN_MODELS`` up
-    (measured no slower than the loop; see benchmarks/vectorised_training.py)."""
+    """Whether `fit_many` / `fine_tune_many` should stack ``n_models`` models on ``device``.
+
+    On a GPU from 2 models (the loop is launch-bound there). On a CPU from ``CPU_MIN_MODELS``
+    models when torch runs one thread (one thread per process is also the faster setting on a
+    CPU): there the stacked run was measured no slower than the loop and equal to it bit for bit.
+    With more threads it may be faster or slower and equal only to rounding; pass ``stack=True``
+    to `fit_many` / `fine_tune_many` to stack anyway.
+    """
     if n_models < 2:
         return False
     if resolve_device(device).type == "cpu":
-        return n_models >= CPU_MIN_MODELS
+        return n_models >= CPU_MIN_MODELS and torch.get_num_threads() == 1
     return True
 
 
