@@ -164,3 +164,19 @@ def test_should_stack():
         assert not should_stack(10, "cpu")
     finally:
         torch.set_num_threads(threads)
+
+
+def test_custom_network_parts_train_by_the_loop(nb201_features):
+    """A network built from custom `NetworkParts` has a forward pass the stacked trainer does not
+    know: it trains by the loop, with the loop's numbers."""
+    from multipredict.predictors.networks import MLPBody, NetworkParts
+
+    class ScaledBody(MLPBody):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    parts = NetworkParts(mlp_body=ScaledBody)
+    jobs = _datasets(nb201_features["mlp"], "table", [80, 80])
+    loop = _loop_fit([_model("mlp", "table", seed, network_parts=parts) for seed in range(2)], jobs)
+    stacked = fit_many([_model("mlp", "table", seed, network_parts=parts) for seed in range(2)], jobs, stack=True)
+    assert_same_models(loop, stacked, jobs)

@@ -13,7 +13,7 @@ group of stacked models must share: the architecture (parameter and buffer shape
 samples, batch size, epochs, learning rate, weight decay, schedule, torch device and the trained
 part. Models that differ in any of these are **grouped**, one stacked run per group (no masking: a
 masked model would still take AdamW's weight decay and momentum steps on its idle steps). A group
-of one trains by the per-model loop itself.
+of one, and a network built from custom `networks.NetworkParts`, train by the per-model loop itself.
 
 Equality: each model sees exactly the batches, learning rates and initial weights of its own
 `LatencyPredictor.fit` / `fine_tune`, and on a CPU each batched matmul computes the products that
@@ -52,7 +52,7 @@ from torch import nn
 from ..encodings import ArchFeatures
 from ..errors import MultipredictError, UnknownNameError
 from .latency import FINE_TUNE_PARTS, LatencyPredictor, _deterministic, batch_geometry, epoch_plan, resolve_device
-from .networks import GCNBody, LatencyNet, MLPBody
+from .networks import GCNBody, HardwareEmbedding, LatencyNet, MLPBody
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ class _Run:
         shapes = tuple((name, tuple(t.shape), t.dtype) for name, t in
                        [*net.named_parameters(), *net.named_buffers()])
         side = None if self.X.side is None else self.X.side.shape[1:]
-        return (type(net.body).__name__, net.embedding.kind, shapes, self.X.body.shape, side, self.rows is None,
+        return (type(net).__qualname__, type(net.body).__qualname__, type(net.embedding).__qualname__, net.embedding.kind, shapes, self.X.body.shape, side, self.rows is None,
                 self.size, self.steps, self.epochs, self.lr, float(self.model.weight_decay), self.model.schedule,
                 str(self.model.device_), self.train)
 
@@ -203,6 +203,15 @@ class _Run:
                                           batch_size=self.batch_size, stream=self.stream)
 
 
+def _stackable(net: nn.Module) -> bool:
+    """Whether ``net`` is built from the default `networks.NetworkParts` (the forward pass that
+    `_StackedTrainer` re-implements); a network of custom parts trains by the loop."""
+    layers = [*net.head, *(net.body.readout if type(net.body) is GCNBody else getattr(net.body, "net", []))]
+    return (type(net) is LatencyNet and type(net.body) in (GCNBody, MLPBody)
+            and type(net.embedding) is HardwareEmbedding and type(net.head) is nn.Sequential
+            and all(type(layer) in (nn.Linear, nn.ReLU) for layer in layers))
+
+
 def _train_runs(runs: list[_Run], stack: bool | None) -> None:
     groups: dict[tuple, list[_Run]] = {}
     for run in runs:
@@ -210,6 +219,7 @@ def _train_runs(runs: list[_Run], stack: bool | None) -> None:
     for group in groups.values():
         device = group[0].model.device_
         use = should_stack(len(group), device) if stack is None else (stack and len(group) > 1)
+        use = use and _stackable(group[0].model.network_)
         if use:
             _StackedTrainer(group).train()
         else:
