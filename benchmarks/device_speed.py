@@ -16,7 +16,8 @@ import time
 
 import torch
 
-from multipredict import tasks, transfer
+from multipredict import tasks
+from multipredict.methods import transfer
 from multipredict.baselines import help as help_baseline
 
 QUICK = {"devices": "cpu", "tl_epochs": 1, "help_episodes": 2, "source_samples": 50}

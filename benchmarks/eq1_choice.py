@@ -4,7 +4,7 @@ For each test device of HELP's NB201 / FBNet splits: the source device that is c
 whole space (Spearman on every arch), and over ``--draws`` seeded draws of ``--samples`` archs how
 often each correlation measure picks it (hit rate) and the expected loss in whole-space rho of the
 device it picks instead (regret). ``spearman`` is the paper's Eq. 1; ``pearson_log`` is the
-``eq1_correlation`` option of `multipredict.transfer`.
+``eq1_correlation`` option of `multipredict.methods.transfer`.
 
     python benchmarks/eq1_choice.py --draws 300 --samples 10 --csv benchmarks/results/eq1_choice.csv
     python benchmarks/eq1_choice.py --quick            # smoke run: 3 draws

@@ -16,7 +16,8 @@ import time
 import numpy as np
 import torch
 
-from multipredict import tasks, transfer
+from multipredict import tasks
+from multipredict.methods import transfer
 from multipredict.baselines import brpnas
 
 QUICK = {"samples": "10", "scratch": "50"}

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from multipredict import config, tasks, transfer
+from multipredict import config, tasks
+from multipredict.methods import transfer
 from multipredict.baselines import flops
 from multipredict.data import catalogue, local, tables
 from multipredict.errors import DataError, UnknownNameError
