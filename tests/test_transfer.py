@@ -272,3 +272,22 @@ def test_the_estimator_fits_on_a_users_own_tables(mirror):
                       rtol=0.5)
     with pytest.raises(MultipredictError, match="one column per source device"):
         FewShotLatencyPredictor().fit(ArchEncoder("fbnet", "vec"), pd.DataFrame())
+
+
+def test_a_trials_targets_fine_tune_together_with_the_same_results(mirror):
+    """add_devices stacks the targets' fine-tunes (one step advances every target); the predictions
+    equal one fine-tune after another within floating-point tolerance."""
+    from multipredict.predictors.fewshot import TargetSamples
+
+    model = transfer.BenchmarkTransfer("nb201", SOURCES, source_samples=100, source_epochs=1, target_epochs=8,
+                                       target_train="all", pretrain_dir=None).fit()
+    ids = np.arange(0, 15625, 977)[:12]
+    targets = [TargetSamples(name, ids, device_latency("nb201", name)[ids]) for name in TARGETS[:3]]
+    together = model.add_devices(targets, stack=True)
+    apart = model.add_devices(targets, stack=False)
+    probe = np.arange(0, 15625, 61)
+    for one, two in zip(together, apart):
+        assert one.closest_source == two.closest_source and one.row == two.row
+        first = one.predictor.predict(model.encoder_.transform(probe), np.full(len(probe), one.row))
+        second = two.predictor.predict(model.encoder_.transform(probe), np.full(len(probe), two.row))
+        np.testing.assert_allclose(first, second, rtol=1e-4, atol=1e-5)

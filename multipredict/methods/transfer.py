@@ -25,6 +25,7 @@ released code differs in places, each available as an option: a 2-layer head of 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from pydantic import Field
 from .. import config, encodings
 from ..errors import MultipredictError, UnknownNameError
 from ..predictors.fewshot import (EQ1_CORRELATIONS, FewShotLatencyPredictor, IndexPosition, LabelScaling,
-                                  NetworkParts, TargetDevice, TransferOptions, clear_pretrain_cache,
+                                  NetworkParts, TargetDevice, TargetSamples, TransferOptions, clear_pretrain_cache,
                                   closest_source_device, source_correlations)
 from ..protocols import PROTOCOLS, DeviceSplit
 from ..spaces import LATENCY_SPACES
@@ -181,18 +182,22 @@ class BenchmarkTransfer(FewShotLatencyPredictor):
         super().fit(encoder, table, splits, sample_vectors=vectors)
         return self
 
-    def add_device(self, name: str, arch_ids, latency_ms, *, reference_ms=None, reference_ids=None) -> TargetDevice:
+    def add_devices(self, targets: Sequence[TargetSamples], *, stack: bool | None = None) -> list[TargetDevice]:
         """As the estimator's; a benchmark device's ``sample`` reference latencies are looked up when
-        ``reference_ms`` is None."""
-        if self.embedding == "sample":
-            references = reference_archs(self.space)
-            if reference_ms is None:
-                reference_ms = device_latency(self.space, name)[references]
-            elif np.asarray(reference_ms).shape != (len(references),):
-                raise MultipredictError(f"reference_ms must hold {len(references)} measured latencies, on archs "
-                                        f"{references}; got shape {np.asarray(reference_ms).shape}")
-            reference_ids = references
-        return super().add_device(name, arch_ids, latency_ms, reference_ms=reference_ms, reference_ids=reference_ids)
+        a target's ``reference_ms`` is None."""
+        return super().add_devices([self._with_references(t) for t in targets], stack=stack)
+
+    def _with_references(self, target: TargetSamples) -> TargetSamples:
+        if self.embedding != "sample":
+            return target
+        references = reference_archs(self.space)
+        reference_ms = target.reference_ms
+        if reference_ms is None:
+            reference_ms = device_latency(self.space, target.name)[references]
+        elif np.asarray(reference_ms).shape != (len(references),):
+            raise MultipredictError(f"reference_ms must hold {len(references)} measured latencies, on archs "
+                                    f"{references}; got shape {np.asarray(reference_ms).shape}")
+        return dataclasses.replace(target, reference_ms=reference_ms, reference_ids=references)
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,20 +247,23 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
                                              samples=samples, seed=seed, protocol=protocol, hooks=hooks, **options)
     model.fit()
     rows = []
-    for j, name in enumerate(test_devices):
+    # every test device's fine-tune starts from the same pretraining: they run together (stacked
+    # where `should_stack` measured it exact and faster), then each is scored
+    added = model.add_devices([TargetSamples(name, targets[name][1], device_latency(space, name)[targets[name][1]])
+                               for name in test_devices])
+    for j, (name, target) in enumerate(zip(test_devices, added)):
         started = time.perf_counter()
         split_, shots = targets[name]
         latency = device_latency(space, name)
-        target = model.add_device(name, shots, latency[shots])
         scored = split_.scored_ids(shots)
         prediction = model.predict(name, scored, scale="label")
         spearman, kendall = rank_correlations(prediction, latency[scored])
-        del model.targets_[name]  # keep memory flat across many test devices
+        del model.targets_[name]
         rows.append({
             "method": METHOD, "space": space, "device": name, "samples": int(samples), "seed": int(seed),
             "protocol": protocol, "spearman": spearman, "kendall": kendall, "n_eval": int(len(scored)),
             "n_fewshot": int(samples), "n_measured": int(target.n_measured), "pool": model.pool_label_,
-            "pool_size": int(len(model.pool_ids_)), "seconds": time.perf_counter() - started,
+            "pool_size": int(len(model.pool_ids_)), "seconds": time.perf_counter() - started + target.seconds,
             "pretrain_seconds": 0.0 if model.pretrain_cached_ else model.pretrain_seconds_,
             "pretrain_cached": bool(model.pretrain_cached_), "encoding": model.encoding, "embedding": model.embedding,
             "predictor": model.body_, "gcn_aggregation": model.gcn_aggregation if model.body_ == "gcn" else None,

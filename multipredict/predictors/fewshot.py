@@ -60,6 +60,7 @@ from ..outputs import read_or_set_aside
 from ..protocols import DeviceSplit
 from . import hardware
 from .latency import LatencyPredictor
+from .stacked import FineTuneJob, fine_tune_many
 from .networks import NetworkParts
 
 # bump when what a pretraining computes from the same inputs changes (its cache keys change with it)
@@ -177,6 +178,17 @@ class TargetDevice:
     n_measured: int = 0
     seconds: float = 0.0
     fine_tuned: str = "all"  # what fine-tuning trained: "head" (arch body frozen) or "all"
+
+
+@dataclass(frozen=True)
+class TargetSamples:
+    """A target device's few-shot measurements: what `FewShotLatencyPredictor.add_devices` takes."""
+
+    name: str
+    arch_ids: object
+    latency_ms: object
+    reference_ms: object = None  # its latencies on HELP's reference archs (the ``sample`` embedding)
+    reference_ids: object = None
 
 
 @dataclass
@@ -374,10 +386,30 @@ class FewShotLatencyPredictor:
         """Add target device ``name`` from its measured ``latency_ms`` on ``arch_ids`` (Eq. 1 init for
         a ``table`` embedding, then fine-tuning). ``reference_ms``: its latencies on HELP's 10
         reference archs (``reference_ids``, to count measurements once), needed by ``sample``."""
+        return self.add_devices([TargetSamples(name, arch_ids, latency_ms, reference_ms, reference_ids)])[0]
+
+    def add_devices(self, targets: Sequence[TargetSamples], *, stack: bool | None = None) -> list[TargetDevice]:
+        """Add several target devices at once: each is initialised as `add_device` does, then their
+        fine-tunes run together (`multipredict.predictors.stacked.fine_tune_many`: one step advances
+        every target; ``stack=None`` lets `should_stack` decide, where it measured faster and exactly
+        equal to one fine-tune after another)."""
         self._check_fitted()
         started = time.perf_counter()
-        ids = np.asarray(arch_ids, dtype=np.int64).reshape(-1)
-        latency = np.asarray(latency_ms, dtype=float).reshape(-1)
+        prepared = [self._prepare_target(target) for target in targets]
+        fine_tune_many([p[0].predictor for p in prepared], [p[1] for p in prepared], stack=stack)
+        seconds = (time.perf_counter() - started) / max(len(prepared), 1)
+        added = []
+        for target, _ in prepared:
+            target.seconds = seconds
+            self.targets_[target.name] = target
+            added.append(target)
+        return added
+
+    def _prepare_target(self, samples: TargetSamples) -> tuple[TargetDevice, FineTuneJob]:
+        """A target's initialised copy (Eq. 1 row, label scaling, trained part) and its fine-tune."""
+        name, reference_ms, reference_ids = samples.name, samples.reference_ms, samples.reference_ids
+        ids = np.asarray(samples.arch_ids, dtype=np.int64).reshape(-1)
+        latency = np.asarray(samples.latency_ms, dtype=float).reshape(-1)
         if len(ids) != len(latency) or len(ids) == 0:
             raise MultipredictError(f"{len(ids)} arch ids but {len(latency)} latencies; pass one latency per arch")
         if not np.isfinite(latency).all():
@@ -417,12 +449,10 @@ class FewShotLatencyPredictor:
         else:
             scale, offset = self._label_scaling(model, features, row, latency)
         trained = self._fine_tuned_part(correlations)
-        model.fine_tune(features, scale * latency + offset, np.full(len(ids), row), lr=self.target_lr,
-                        epochs=self.target_epochs, batch_size=self.target_batch_size, train=trained)
-        target = TargetDevice(name, model, row, ids, scale, offset, closest, correlations, n_measured,
-                              time.perf_counter() - started, trained)
-        self.targets_[name] = target
-        return target
+        job = FineTuneJob(features, scale * latency + offset, np.full(len(ids), row), lr=self.target_lr,
+                          epochs=self.target_epochs, batch_size=self.target_batch_size, train=trained)
+        return TargetDevice(name, model, row, ids, scale, offset, closest, correlations, n_measured, 0.0,
+                            trained), job
 
     def _fine_tuned_part(self, correlations: Mapping[str, float]) -> str:
         """``head`` or ``all`` for one target. ``auto``: a source device that ranks the target's
@@ -539,7 +569,7 @@ def save_pretrained(folder: Path, key: str, model: LatencyPredictor, seconds: fl
     return path
 
 
-__all__ = ["FewShotLatencyPredictor", "TransferOptions", "TargetDevice", "closest_source_device",
+__all__ = ["FewShotLatencyPredictor", "TransferOptions", "TargetDevice", "TargetSamples", "closest_source_device",
            "source_correlations", "clear_pretrain_cache", "pretraining_key", "save_pretrained", "minmax_splits",
            "PRETRAIN_REVISION", "EQ1_CORRELATIONS", "TRANSFER_EMBEDDINGS", "TARGET_LABELS", "TARGET_TRAIN",
            "IndexPosition", "LabelScaling", "NetworkParts"]
