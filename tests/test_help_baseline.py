@@ -201,7 +201,7 @@ def test_bad_options_raise_with_the_valid_names():
     with pytest.raises(UnknownNameError, match="epsiodes") as caught:
         help_baseline.fit_and_score(**common, epsiodes=5)
     assert "episodes" in str(caught.value) and "spearman_from" in str(caught.value)
-    with pytest.raises(UnknownNameError, match="last_sample"):
+    with pytest.raises(MultipredictError, match="spearman_from='median' is not valid .*'last_sample'"):
         help_baseline.fit_and_score(**common, episodes=0, spearman_from="median")
     with pytest.raises(MultipredictError, match="meta-validation and test"):
         help_baseline.fit_and_score(**common, episodes=0, valid_devices=["raspi4"])

@@ -14,16 +14,17 @@ from ..messages import validation_message
 
 
 class MethodRow(BaseModel):
-    """One test device's result. Extra, method-specific fields (settings, diagnostics) are kept."""
+    """One test device's result: ``device`` and ``spearman`` required, the common metrics typed when
+    given. Extra, method-specific fields (settings, diagnostics) are kept."""
 
     model_config = ConfigDict(extra="allow")
 
     device: str
     spearman: float = Field(description="Spearman rho of the predictions against the true values")
-    kendall: float = Field(description="Kendall tau")
-    n_eval: int = Field(ge=0, description="archs scored")
-    n_fewshot: int = Field(ge=0, description="few-shot archs of the target device")
-    seconds: float = Field(ge=0, description="wall time of this device, with its share of a pretraining")
+    kendall: float | None = Field(None, description="Kendall tau")
+    n_eval: int | None = Field(None, ge=0, description="archs scored")
+    n_fewshot: int | None = Field(None, ge=0, description="few-shot archs of the target device")
+    seconds: float | None = Field(None, ge=0, description="wall time of this device, with its share of a pretraining")
     pool: str | int | None = Field(None, description="the arch pool it drew from (a label or its size)")
     method: str | None = Field(None, description="the implementation's own name (e.g. 'transfer')")
 
@@ -33,7 +34,8 @@ def check_rows(rows, method: str) -> list[dict]:
     checked = []
     for row in rows:
         try:
-            checked.append(MethodRow.model_validate(row).model_dump())
+            # what the method reported, type-checked; fields it left out stay out (the runner marks them NaN)
+            checked.append(MethodRow.model_validate(row).model_dump(exclude_unset=True))
         except ValidationError as error:
             raise MultipredictError(f"method {method!r} returned a row that breaks the trial contract: "
                                     f"{validation_message(error)}") from None
