@@ -294,11 +294,12 @@ class ExperimentModel(HasTraits):
         if self.help_protocol and HELP in methods:
             method_options[HELP] = {"protocol": "help"}
         method_samples = {m: list(b) for m, b in self.method_samples.items() if m in methods}
-        return ExperimentSpec(space=self.space, methods=methods, train_devices=self.train_devices,
+        spec = ExperimentSpec(space=self.space, methods=methods, train_devices=self.train_devices,
                               test_devices=self.test_devices, samples=self.samples, method_samples=method_samples,
                               repeats=self.repeats,
                               seed=self.seed, protocol=self.protocol, quick=self.quick,
                               method_options=method_options, name="workbench")
+        return spec.check_data()  # a budget larger than a pool shows at once, not when Run is pressed
 
     def run(self) -> bool:
         """Start the current spec in the background. False (and ``error`` says why) when the choices

@@ -184,10 +184,10 @@ def _check_reproduce(args: argparse.Namespace, options: dict) -> dict:
                         methods=_split(args.methods) or None, options=options,
                         samples=[_int_value("--samples", v) for v in _split(args.samples)] or None,
                         parts=_split(args.parts) or None)
-    validate_options = getattr(method_registry, "validate_options", None)
-    if validate_options is not None and options:
-        checked = validate_options(list(dict.fromkeys(m for _, spec in specs for m in spec.methods)), options)
-        return options if checked is None else dict(checked)
+    for _, spec in specs:  # pools and budgets against the data, before the output folder exists
+        spec.check_data()
+    if options:
+        method_registry.validate_options(list(dict.fromkeys(m for _, spec in specs for m in spec.methods)), options)
     return options
 
 

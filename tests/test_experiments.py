@@ -75,8 +75,6 @@ def make_spec(**overrides) -> ExperimentSpec:
     ({"test_devices": []}, r"test_devices is empty"),
     ({"train_devices": []}, r"train_devices is empty, but 'Fake A', 'Fake B' pretrain"),
     ({"test_devices": ["fpga", "pixel3"]}, r"'pixel3' are in both train_devices and test_devices"),
-    ({"samples": [10, 6000]}, r"sample budget 6000 .* 5000 archs .* at most 5000"),
-    ({"method_samples": {"Fake B": [7000]}}, r"sample budget 7000 for method 'Fake B'"),
     ({"samples": [-1]}, r"budget -1"),
     ({"samples": []}, r"samples is empty"),
     ({"space": "nb999"}, r"unknown space 'nb999'; expected one of nb201, fbnet"),
@@ -90,6 +88,14 @@ def make_spec(**overrides) -> ExperimentSpec:
 def test_invalid_specs_name_the_bad_value(fakes, overrides, expected):
     with pytest.raises(ValidationError, match=expected):
         make_spec(**overrides)
+
+
+def test_a_budget_larger_than_the_pool_is_caught_before_any_trial(fakes):
+    spec = make_spec(samples=[10, 6000])  # valid on its own: the pool size is the data's
+    with pytest.raises(MultipredictError, match=r"sample budget 6000 .* 5000 archs .* at most 5000"):
+        spec.check_data()
+    with pytest.raises(MultipredictError, match=r"sample budget 7000 for method 'Fake B'"):
+        make_spec(method_samples={"Fake B": [7000]}).check_data()
 
 
 def test_unknown_option_for_methods_that_declare_theirs(fakes):
@@ -109,9 +115,12 @@ def test_encoding_without_data_for_the_pool(fakes, monkeypatch):
         return 0 if encoding == "zcp" and "raspi4" in devices else real(space, encoding, devices, hwl_devices, data_key)
 
     monkeypatch.setattr(spec_module, "arch_pool_size", no_zcp_on_raspi4)
-    with pytest.raises(ValidationError, match=r"encoding 'zcp' has no archs with data for fbnet device 'raspi4'"):
-        make_spec(methods=["Fake ZCP"])
-    make_spec(methods=["Fake A"])  # Vec-like methods keep the whole pool
+    spec = make_spec(methods=["Fake ZCP"])  # built without reading data ...
+    with pytest.raises(MultipredictError, match=r"encoding 'zcp' has no archs with data for fbnet device 'raspi4'"):
+        spec.check_data()  # ... checked against it before any trial
+    with pytest.raises(MultipredictError, match=r"encoding 'zcp' has no archs"):
+        run(spec)
+    make_spec(methods=["Fake A"]).check_data()  # Vec-like methods keep the whole pool
 
 
 def test_presets_use_the_papers_device_sets(fakes):

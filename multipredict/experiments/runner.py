@@ -316,6 +316,7 @@ def run(spec: ExperimentSpec, executor: Executor | str | None = None, *,
     ``workers`` processes); with Dask, ``workers`` otherwise caps how many trials are submitted at once.
     """
     _check_scheduler(executor, scheduler)
+    spec.check_data()  # pools and budgets against the data, before any trial starts
     trials = expand_trials(spec)
     progress = _Progress(total=len(trials))
     if store is not None:

@@ -8,8 +8,9 @@ build it from their controls, and the results store files its results under ``sp
 
 Validation happens at construction and raises pydantic's ``ValidationError`` (a ``ValueError``) whose
 messages name the bad value, what was expected and how to fix it. Checks that need benchmark data
-(the arch pool of a method's encoding) use the local cache/mirror and are skipped when the data is
-not there yet; the run then reports the missing data.
+(the arch pool of a method's encoding, the budgets it can hold) are a separate step,
+``spec.check_data()``, which the runner calls before any trial: they use the local cache/mirror and
+are skipped when the data is not there yet (the run then reports the missing data).
 """
 
 from __future__ import annotations
@@ -155,7 +156,18 @@ class ExperimentSpec(BaseModel):
             _check_budgets(f"method_samples[{name!r}]", budgets)
 
         self._check_options(chosen, known)
-        self._check_pools(chosen)
+        return self
+
+    def check_data(self) -> ExperimentSpec:
+        """Check the spec against the data (the runner does, before any trial): every method's
+        encoding must cover each device, and each test device's pool must hold every sample
+        budget. Reads the benchmark tables where they are already local (a spec itself is built and
+        validated without touching data). Raises a one-line `MultipredictError`; returns ``self``."""
+        registry = method_registry.active_registry()
+        try:
+            self._check_pools([registry.get(m) for m in self.methods])
+        except ValueError as error:
+            raise MultipredictError(str(error)) from None
         return self
 
     def _check_options(self, chosen: list[method_registry.Method], known: list[str]) -> None:
