@@ -140,6 +140,47 @@ def parse_method_budgets(text: str, known: Sequence[str]) -> dict[str, list[int]
     return out
 
 
+class KernelUpdates:
+    """Hands updates (trait changes, hence widget redraws) from a worker thread to the kernel's main
+    thread. Widgets (plotly's FigureWidget above all) are not thread-safe: the kernel's main thread
+    handles the browser's messages to them while a worker thread would be editing them, so updates
+    are queued and the kernel's event loop applies them between messages. Without an event loop
+    (plain Python, tests) they apply at once, under ``lock``."""
+
+    def __init__(self, lock: threading.RLock | None = None, what: str = "workbench") -> None:
+        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = lock if lock is not None else threading.RLock()
+        self._what = what
+        try:  # the kernel's event loop, when built in a notebook cell
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    def post(self, update: Callable[[], None]) -> None:
+        if self._loop is None:
+            with self._lock:
+                update()
+            return
+        self._queue.put(update)
+        try:
+            self._loop.call_soon_threadsafe(self.apply)
+        except RuntimeError:  # the kernel's loop is closed (shutting down): nobody is watching
+            pass
+
+    def apply(self) -> None:
+        if self._loop is not None and threading.current_thread() is not threading.main_thread():
+            return  # only the main thread applies queued updates
+        while True:
+            try:
+                update = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                update()
+            except Exception:  # one bad update must not stop the ones after it
+                log.exception("%s update failed", self._what)
+
+
 class ExperimentModel(HasTraits):
     """State of the workbench. Widgets set the spec traits; the model derives ``spec`` / ``error``,
     runs, and fills ``results``, ``status``, ``completed`` / ``total``."""
@@ -192,11 +233,7 @@ class ExperimentModel(HasTraits):
         self.store = store
         self._load_distance = load_distance
         self._lock = threading.RLock()
-        self._pending: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        try:  # the kernel's event loop, when built in a notebook cell (see _post)
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
+        self._updates = KernelUpdates(self._lock)  # see _post
         self._thread: threading.Thread | None = None
         self._cancel: threading.Event | None = None
         self._distance_token = 0
@@ -353,35 +390,11 @@ class ExperimentModel(HasTraits):
 
     # ---------------------------------------------------------------- from worker threads to the UI thread
     def _post(self, update: Callable[[], None]) -> None:
-        """Apply ``update`` (trait changes, hence widget redraws) on the kernel's main thread.
-
-        Widgets (plotly's FigureWidget above all) are not thread-safe: the kernel's main thread
-        handles the browser's messages to them while a worker thread would be editing them. So the
-        run and the heatmap loader queue their updates and the kernel's event loop applies them
-        between messages. Without an event loop (plain Python, tests) they apply at once.
-        """
-        if self._loop is None:
-            with self._lock:
-                update()
-            return
-        self._pending.put(update)
-        try:
-            self._loop.call_soon_threadsafe(self._drain)
-        except RuntimeError:  # the kernel's loop is closed (shutting down): nobody is watching
-            pass
+        """Apply ``update`` on the kernel's main thread (`KernelUpdates`)."""
+        self._updates.post(update)
 
     def _drain(self) -> None:
-        if self._loop is not None and threading.current_thread() is not threading.main_thread():
-            return  # only the main thread applies queued updates
-        while True:
-            try:
-                update = self._pending.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                update()
-            except Exception:  # one bad update must not stop the ones after it
-                log.exception("workbench update failed")
+        self._updates.apply()
 
     # ---------------------------------------------------------------- the run, in its thread
     def _work(self, spec: ExperimentSpec, cancel: threading.Event) -> None:

@@ -16,18 +16,15 @@ downloads. Reading, validation, training and the estimate all come from ``multip
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import html
 import json
 import logging
 import os
-import queue
 import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +38,7 @@ from multipredict.messages import user_message
 from multipredict.onboard import OnboardResult, onboard, read_measurements
 
 from . import figures
-from .model import DONE, FAILED, IDLE, RUNNING, explain_error
+from .model import DONE, FAILED, IDLE, RUNNING, KernelUpdates, explain_error
 from .views import _download_link, figure_widget, replace_figure
 
 log = logging.getLogger(__name__)
@@ -96,43 +93,6 @@ def error_message(error: BaseException) -> str:
     return message if message is not None else explain_error(error)
 
 
-class _KernelUpdates:
-    """Hands updates from a worker thread to the kernel's main thread (widgets are not
-    thread-safe); applies them at once where there is no event loop (plain Python, tests)."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._lock = threading.RLock()
-        try:  # the kernel's event loop, when built in a notebook cell
-            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None
-
-    def post(self, update: Callable[[], None]) -> None:
-        if self._loop is None:
-            with self._lock:
-                update()
-            return
-        self._queue.put(update)
-        try:
-            self._loop.call_soon_threadsafe(self.apply)
-        except RuntimeError:  # the kernel is shutting down: nobody is watching
-            pass
-
-    def apply(self) -> None:
-        if self._loop is not None and threading.current_thread() is not threading.main_thread():
-            return
-        while True:
-            try:
-                update = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                update()
-            except Exception:
-                log.exception("onboarding update failed")
-
-
 class OnboardingModel(HasTraits):
     """State of the onboarding panel. Set ``profile`` (a measured profile of ``data/latency/``) or
     call ``load_upload``; ``measurements`` or ``error`` follow. ``run()`` starts ``onboard`` in a
@@ -154,7 +114,7 @@ class OnboardingModel(HasTraits):
     result = Instance(OnboardResult, allow_none=True)
 
     def __init__(self, space: str = "nb201", options: dict | None = None, **traits: Any):
-        self._updates = _KernelUpdates()
+        self._updates = KernelUpdates(what="onboarding")
         self._thread: threading.Thread | None = None
         self._stage_started = 0.0
         self._run = 0  # a run's number: what a run posts after the inputs changed (another space) is dropped
