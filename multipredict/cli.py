@@ -129,6 +129,16 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from .data import accuracy
+
+    if args.space is not None:
+        accuracy.check_space(args.space)
+    table = accuracy.catalogue(args.space).drop(columns=["space", "name"])
+    _emit(table, args.format, "{:.4g}")
+    return 0
+
+
 def cmd_distance(args: argparse.Namespace) -> int:
     from . import tasks
 
@@ -191,11 +201,57 @@ def _check_reproduce(args: argparse.Namespace, options: dict) -> dict:
     return options
 
 
+ACCURACY_FIGURES = ("fig8", "fig9", "fig15")
+
+
+def _reproduce_accuracy(args: argparse.Namespace) -> int:
+    """``reproduce fig8|fig9|fig15``: the accuracy experiments (`experiments.accuracy`)."""
+    from .experiments import accuracy as figures
+
+    if args.quick and args.repeats not in (None, 1):
+        raise MultipredictError(f"--quick runs 1 repeat, so --repeats {args.repeats} would be ignored; drop --repeats, "
+                                f"or drop --quick for a full run")
+    if args.repeats is not None and args.repeats < 1:
+        raise MultipredictError(f"--repeats {args.repeats} is not valid; expected a whole number >= 1 (e.g. 10)")
+    if args.executor not in (None, "serial", "processes"):
+        raise MultipredictError(f"--executor {args.executor} is not offered for {args.table}; use serial or processes "
+                                f"(--workers N)")
+    if not 0 < args.source_fraction <= 1:
+        raise MultipredictError(f"--source-fraction {args.source_fraction} is outside (0, 1]; e.g. 0.15 (15% of "
+                                f"each source task's pool) or 1 (the whole pool)")
+    options = dict(parse_option(text) for text in args.option)
+    proxy_set = args.proxy_set if args.proxy_set in ("common", "all") else _split(args.proxy_set)
+    plan_options = dict(options=options, tasks=_split(args.tasks) or None, proxy_set=proxy_set,
+                        samples=tuple(_int_value("--samples", v) for v in _split(args.samples)) or None,
+                        arms=tuple(_split(args.methods)) or None, source_fraction=args.source_fraction,
+                        seed=args.seed)
+    if args.table != "fig8" and args.methods:
+        raise MultipredictError(f"--methods picks the arms of fig8; {args.table} runs all its arms. Drop --methods")
+    if args.table != "fig9":
+        for name in ("tasks", "proxy_set"):
+            plan_options.pop(name)
+        plan_options.pop("source_fraction")
+    if args.table != "fig8":
+        plan_options.pop("arms")
+    repeats = 1 if args.quick else (args.repeats or 10)
+    figures.plan(args.table, repeats=repeats, quick=args.quick, **plan_options)  # every input, before the folder
+    check_output_dir(args.out)
+    workers = args.workers or (1 if args.executor in (None, "serial") else 2)
+    figures.reproduce_accuracy(args.table, out_dir=args.out, repeats=repeats, quick=args.quick, workers=workers,
+                               progress=not args.quiet, **plan_options)
+    print(Path(args.out, f"{args.table}.txt").read_text())
+    print(f"wrote {args.out}/{args.table}.csv, {args.table}.txt, {args.table}.html and {args.table}_trials.csv "
+          f"(a rerun resumes from {args.out}/store)")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from .experiments.reproduce import format_comparison, reproduce
 
+    if args.table in ACCURACY_FIGURES:
+        return _reproduce_accuracy(args)
     options = dict(parse_option(text) for text in args.option)
     options = _check_reproduce(args, options)
     bar = tqdm(desc=f"{args.table} trials", unit="trial", disable=args.quiet)
@@ -342,8 +398,23 @@ def build_parser() -> argparse.ArgumentParser:
     distance.add_argument("--format", choices=FORMATS, default="table")
     distance.set_defaults(func=cmd_distance)
 
-    reproduce = sub.add_parser("reproduce", help="rerun a table of the paper; prints ours beside the published")
-    reproduce.add_argument("table", choices=["table1", "table2", "table3", "table4"])
+    tasks_parser = sub.add_parser("tasks", help="the accuracy task catalogue (paper Table 8): pools and proxies")
+    tasks_parser.add_argument("--space", default=None, help="nb101, nb201, nb301, tnb101_micro or tnb101_macro "
+                                                            "(default: all 28 tasks)")
+    tasks_parser.add_argument("--format", choices=FORMATS, default="table")
+    tasks_parser.set_defaults(func=cmd_tasks)
+
+    reproduce = sub.add_parser("reproduce", help="rerun a table or figure of the paper; prints ours beside the "
+                                                 "published")
+    reproduce.add_argument("table", choices=["table1", "table2", "table3", "table4", *ACCURACY_FIGURES],
+                           help="table1-4: latency transfer; fig8 (accuracy from scratch), fig9 (accuracy transfer "
+                                "across the 28 tasks), fig15 (ZCP ablation)")
+    reproduce.add_argument("--tasks", default=None, help="fig9: comma list of tasks as space/task (default: all 28; "
+                                                        "see `multipredict tasks`)")
+    reproduce.add_argument("--proxy-set", default="common", help="fig9: common (the 9 proxies all tasks have), all "
+                                                                "(12, missing ones masked) or a comma list")
+    reproduce.add_argument("--source-fraction", type=float, default=0.15,
+                           help="fig9: share of each source task's pool to pretrain on (default 0.15)")
     reproduce.add_argument("--repeats", type=int, default=None, help="repeats (seeds) per trial (default 10)")
     reproduce.add_argument("--quick", action="store_true", help="a smoke run (< 3 min on 2 cores): fewer epochs, "
                                                                 "1 repeat, fewer methods")

@@ -378,3 +378,150 @@ class ArchEncoder:
 def encode(space: str, encoding: str, train_ids, arch_ids, *, form: str = "flat", hwl_devices=()) -> ArchFeatures:
     """One-call form: fit the normalisers on ``train_ids``, encode ``arch_ids``."""
     return ArchEncoder(space, encoding, form=form, hwl_devices=hwl_devices).fit(train_ids).transform(arch_ids)
+
+
+# --------------------------------------------------------------------------------------------
+# accuracy tasks (NASLib spaces): ZCP per (space, task), Vec per space
+
+# FLAN's rule (Akhauri & Abdelfattah 2024): log these proxies, then min-max every column.
+FLAN_LOG_PROXIES: tuple[str, ...] = ("fisher", "flops", "grad_norm", "params", "snip", "synflow")
+TASK_ENCODINGS: tuple[str, ...] = ("vec", "zcp", "zcpvec")
+PROXY_SETS: tuple[str, ...] = ("common", "all")
+
+
+def task_proxies(proxy_set: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The proxy columns of a proxy set: ``"common"`` (the 9 every one of the 28 tasks has),
+    ``"all"`` (the paper's 12; a task's missing ones masked), or an explicit list."""
+    from .data.accuracy import COMMON_PROXIES, PAPER_PROXIES
+
+    if isinstance(proxy_set, str):
+        if proxy_set not in PROXY_SETS:
+            raise UnknownNameError("proxy set", proxy_set, PROXY_SETS + ("or a list of proxies",))
+        return COMMON_PROXIES if proxy_set == "common" else PAPER_PROXIES
+    chosen = tuple(proxy_set)
+    unknown = [p for p in chosen if p not in PAPER_PROXIES]
+    if unknown or not chosen:
+        raise UnknownNameError("zero-cost proxy", unknown[0] if unknown else "(none)", PAPER_PROXIES)
+    return chosen
+
+
+class TaskEncoder:
+    """Arch ids of one accuracy task -> flat `ArchFeatures` (estimator style).
+
+    ``encoding``: ``vec`` (the space's one-hot, `multipredict.spaces.naslib_vec`), ``zcp`` (the
+    task's proxies) or ``zcpvec`` (Vec body, ZCP side features). ``proxy_set``: ``"common"`` (9
+    proxies, archs lacking one are outside the pool), ``"all"`` (12; a missing value becomes 0 and
+    an indicator column ``<proxy>_missing`` is 1, so every task has the same 24 features), or a list
+    of proxies (each must exist for the task). Each proxy is normalised per task: log10 for
+    ``log_columns`` (default FLAN's: fisher, flops, grad_norm, params, snip, synflow; a column with
+    values <= 0 gets the signed log), then min-max over the archs ``fit`` sees — the task's pool, by
+    default: proxies need no training, so scaling over the unlabelled pool leaks no label.
+    """
+
+    def __init__(self, space: str, task: str, encoding: str = "zcp", *, proxy_set="common",
+                 log_columns: str | tuple[str, ...] = FLAN_LOG_PROXIES):
+        self.space = space
+        self.task = task
+        self.encoding = encoding
+        self.proxy_set = proxy_set
+        self.log_columns = log_columns
+
+    @property
+    def proxies(self) -> tuple[str, ...]:
+        return task_proxies(self.proxy_set)
+
+    @property
+    def masked(self) -> bool:
+        return isinstance(self.proxy_set, str) and self.proxy_set == "all"
+
+    def _table(self) -> pd.DataFrame:
+        from .data import accuracy
+
+        return accuracy.task_table(self.space, self.task)
+
+    def _validate(self) -> None:
+        if self.encoding not in TASK_ENCODINGS:
+            raise UnknownNameError("accuracy encoding", self.encoding, TASK_ENCODINGS)
+        if self.encoding == "vec" or self.masked:
+            return
+        table = self._table()
+        lacking = [p for p in self.proxies if not table[p].notna().any()]
+        if lacking:
+            raise MultipredictError(
+                f"task {self.space}/{self.task} has no {lacking[0]!r} proxy, which the encoding needs; use "
+                f"proxy_set='common' (the 9 proxies every task has) or 'all' (missing proxies masked), or drop "
+                f"{', '.join(lacking)} from the list")
+
+    def pool(self) -> np.ndarray:
+        """The task's archs this encoding can encode (all proxies present unless masked), as the
+        table orders them."""
+        self._validate()
+        table = self._table()
+        if self.encoding == "vec" or self.masked:
+            return table.index.to_numpy()
+        return table.index.to_numpy()[table[list(self.proxies)].notna().all(axis=1).to_numpy()]
+
+    def _raw(self, ids) -> pd.DataFrame:
+        table = self._table()
+        missing = pd.Index(ids).difference(table.index)
+        if len(missing):
+            raise DataError(f"{len(missing)} archs (e.g. {list(missing[:3])}) are not in task "
+                            f"{self.space}/{self.task}; encode only archs of TaskEncoder.pool()")
+        return table.loc[list(ids), list(self.proxies)]
+
+    def fit(self, arch_ids=None) -> TaskEncoder:
+        """Fit the proxy scaling on ``arch_ids`` (default: the task's pool)."""
+        self._validate()
+        ids = self.pool() if arch_ids is None else list(arch_ids)
+        if "zcp" in uses(self.encoding):
+            raw = self._raw(ids)
+            if self.masked:
+                self.present_ = [p for p in self.proxies if raw[p].notna().any()]
+                raw = raw[self.present_].dropna()
+            self.normaliser_ = ColumnNormaliser(self.log_columns).fit(raw)
+        self.fitted_ = True
+        return self
+
+    def _zcp(self, ids) -> np.ndarray:
+        raw = self._raw(ids)
+        if not self.masked:
+            return self.normaliser_.transform(raw)
+        values = np.zeros((len(raw), len(self.proxies)), dtype=np.float32)
+        missing = raw.isna().to_numpy().astype(np.float32)
+        present = [self.proxies.index(p) for p in self.present_]
+        filled = raw[self.present_].fillna(raw[self.present_].median())  # placeholder, masked below
+        values[:, present] = self.normaliser_.transform(filled)
+        values[missing.astype(bool)] = 0.0
+        return np.concatenate([values, missing], axis=1)
+
+    def feature_names(self) -> list[str]:
+        names = []
+        if self.encoding in ("vec", "zcpvec"):
+            names += [f"vec_{i}" for i in range(self._vec([self.pool()[0]]).shape[1])]
+        if "zcp" in uses(self.encoding):
+            names += list(self.proxies) + ([f"{p}_missing" for p in self.proxies] if self.masked else [])
+        return names
+
+    def _vec(self, ids) -> np.ndarray:
+        from .spaces import naslib_vec
+
+        return naslib_vec.vec_encoding(self.space, ids)
+
+    def transform(self, arch_ids) -> ArchFeatures:
+        if not hasattr(self, "fitted_"):
+            raise MultipredictError("TaskEncoder is not fitted; call fit() (the task's pool) first")
+        ids = list(arch_ids)
+        if self.encoding == "vec":
+            return ArchFeatures(np.ascontiguousarray(self._vec(ids), dtype=np.float32))
+        zcp = self._zcp(ids)
+        if self.encoding == "zcp":
+            return ArchFeatures(np.ascontiguousarray(zcp, dtype=np.float32))
+        return ArchFeatures(np.ascontiguousarray(self._vec(ids), dtype=np.float32), zcp.astype(np.float32))
+
+    def fit_transform(self, arch_ids=None) -> ArchFeatures:
+        self.fit(arch_ids)
+        return self.transform(self.pool() if arch_ids is None else arch_ids)
+
+    def __repr__(self) -> str:
+        return (f"TaskEncoder(space={self.space!r}, task={self.task!r}, encoding={self.encoding!r}, "
+                f"proxy_set={self.proxy_set!r})")

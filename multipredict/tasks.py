@@ -15,6 +15,7 @@ from scipy import stats
 
 from . import config
 from .data import catalogue
+from .data import targets
 from .data.tables import latencies
 from .errors import MultipredictError, UnknownNameError
 
@@ -120,6 +121,19 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[float, float, int]:
         return float("nan"), float("nan"), n
     return (float(stats.spearmanr(a[both], b[both]).statistic),
             float(stats.kendalltau(a[both], b[both]).statistic), n)
+
+
+def target_correlation(space: str, kind: str, names=None, method: str = "spearman") -> pd.DataFrame:
+    """Target x target rank correlation over the archs each pair shares (pairwise-complete, at
+    least 3), for any targets of one space: device latencies (``kind="latency"``) or task
+    accuracies (``kind="accuracy"``). ``attrs["n_archs"]`` holds the pair counts."""
+    if method not in ("spearman", "kendall"):
+        raise UnknownNameError("correlation method", method, ["spearman", "kendall"])
+    table = targets.frame(space, kind, names)
+    matrix = table.corr(method=method, min_periods=3)
+    present = table.notna().astype(np.int64)
+    matrix.attrs["n_archs"] = present.T @ present
+    return matrix.rename_axis(index="source", columns="target")
 
 
 @config.cache_per_data_source

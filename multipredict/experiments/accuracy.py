@@ -1,0 +1,444 @@
+"""The paper's accuracy experiments, rerun: Fig 8 (from scratch), Fig 9/18/19 (transfer across the
+28 tasks) and Fig 15 (ZCP ablation).
+
+``reproduce_accuracy("fig9", repeats=10, out_dir="repro")`` splits the figure into units of work
+(one pretraining and everything that uses it), keeps each unit's rows under ``out_dir/store`` (an
+interrupted run resumes; a rerun with the same settings only re-summarises), shows progress, and
+writes ``<fig>_trials.csv`` (every trial), ``<fig>.csv`` (the summary), ``<fig>.txt`` (ours beside
+the paper's claim) and ``<fig>.html`` (plotly figures).
+
+Every repeat is a true reset: a seed gives new few-shot and source draws and fresh weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data import accuracy as tasks_data
+from ..errors import MultipredictError, UnknownNameError
+from ..methods import accuracy as protocol
+from ..predictors.tasktransfer import AccuracyOptions, scale_labels
+from .store import ParquetStore
+
+FIGURES = ("fig8", "fig9", "fig15")
+REVISION = 1  # bump when a change alters the rows a unit computes
+
+FIG8_TASK = "nb201/cifar10"
+FIG8_SAMPLES = (10, 20, 50, 100, 200, 400)
+FIG8_ARMS = ("Vec", "ZCP", "ZCPVec", "BRP-NAS GCN")
+FIG9_SAMPLES = (10, 20)
+FIG15_SAMPLES = 100
+QUICK_TASKS = ("nb201/cifar10", "nb201/cifar100", "nb301/cifar10", "tnb101_micro/class_scene")
+QUICK_OPTIONS = {"epochs": 40, "transfer_epochs": 20}
+
+PAPER_CLAIMS = {
+    "fig8": "ZCP matches BRP-NAS's GCN with less than half the samples (NB201 CIFAR-10).",
+    "fig9": "Transfer beats Vec from scratch in over 85% of the 28 x 28 task pairs; consistent improvement on "
+            "NB201's three and NB301's data-sets.",
+    "fig15": "Every proxy contributes; removing the best proxies first degrades the predictor fastest.",
+}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One resumable piece of work: ``call()`` returns its rows."""
+
+    key: str
+    label: str
+    call: Callable[[], list[dict]] = field(compare=False)
+
+
+def _key(figure: str, **parts) -> str:
+    text = json.dumps({"figure": figure, "revision": REVISION, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+# --------------------------------------------------------------------------------------------
+# unit bodies (module-level: they run in worker processes)
+
+
+def _fig8_unit(arm: str, seed: int, samples: tuple[int, ...], options: dict) -> list[dict]:
+    o = AccuracyOptions(**options)
+    proxies = tasks_data.PAPER_PROXIES
+    rows = []
+    if arm == "BRP-NAS GCN":
+        from ..encodings import ArchFeatures, graph_adjacency, graph_features
+        from ..predictors import LatencyPredictor
+
+        data = protocol.task_data(FIG8_TASK, "zcp", proxies)
+        ids = np.asarray(data.ids, dtype=np.int64)
+        X = ArchFeatures(graph_features("nb201", ids), None, "graph", graph_adjacency("nb201"))
+        for n in samples:
+            train, test = protocol.few_shot(data, n, seed)
+            # BRP-NAS's recipe (the latency baseline's): lr 4e-4, batch 128, cosine, L1; epochs as the arms
+            model = LatencyPredictor(body="gcn", embedding="none", seed=seed, device="cpu", epochs=o.epochs)
+            model.fit(X.subset(train), scale_labels(data.y[train]))
+            rows.append({"arm": arm, "samples": n, "seed": seed,
+                         **protocol.score(model.predict(X.subset(test)), data.y[test])})
+        return rows
+    encoding = {"Vec": "vec", "ZCP": "zcp", "ZCPVec": "zcpvec"}[arm]
+    data = protocol.task_data(FIG8_TASK, encoding, proxies)
+    for n in samples:
+        rows.append({"arm": arm, "samples": n, "seed": seed, **protocol.scratch(data, n, seed, o)})
+    return rows
+
+
+def _fig9_scratch_unit(target: str, seed: int, samples: tuple[int, ...], options: dict, proxy_set) -> list[dict]:
+    o = AccuracyOptions(**options)
+    rows = []
+    for arm, encoding in (("Vec scratch", "vec"), ("ZCP scratch", "zcp")):
+        data = protocol.task_data(target, encoding, proxy_set, pool_proxy_set=proxy_set)
+        for k in samples:
+            rows.append({"arm": arm, "source": "", "target": target, "samples": k, "seed": seed,
+                         **protocol.scratch(data, k, seed, o)})
+    return rows
+
+
+def _fig9_transfer_unit(source: str, targets: tuple[str, ...], seed: int, samples: tuple[int, ...], options: dict,
+                        proxy_set, fraction: float) -> list[dict]:
+    o = AccuracyOptions(**options)
+    model = protocol.pretrain([protocol.task_data(source, "zcp", proxy_set)], seed, o, fraction=fraction)
+    rows = []
+    for target in targets:
+        data = protocol.task_data(target, "zcp", proxy_set)
+        for k in samples:
+            rows.append({"arm": "ZCP transfer", "source": source, "target": target, "samples": k, "seed": seed,
+                         **protocol.transfer(model, data, k, seed)})
+    return rows
+
+
+def _fig9_multitask_unit(target: str, sources: tuple[str, ...], seed: int, samples: tuple[int, ...], options: dict,
+                         proxy_set, fraction: float) -> list[dict]:
+    o = AccuracyOptions(**options)
+    model = protocol.pretrain([protocol.task_data(s, "zcp", proxy_set) for s in sources], seed, o, fraction=fraction)
+    data = protocol.task_data(target, "zcp", proxy_set)
+    return [{"arm": "ZCP multi-task", "source": "all others", "target": target, "samples": k, "seed": seed,
+             **protocol.transfer(model, data, k, seed)} for k in samples]
+
+
+def proxy_ranking(task_key: str = FIG8_TASK) -> list[tuple[str, float]]:
+    """The paper proxies of a task by |Spearman| with its accuracy over its pool, best first."""
+    data = tasks_data.task_table(*task_key.split("/", 1)).dropna(subset=list(tasks_data.PAPER_PROXIES))
+    rho = {p: abs(float(data[p].corr(data[tasks_data.ACCURACY], method="spearman"))) for p in tasks_data.PAPER_PROXIES}
+    return sorted(rho.items(), key=lambda kv: -kv[1])
+
+
+def _fig15_unit(order: str, seed: int, samples: int, options: dict, max_removed: int) -> list[dict]:
+    o = AccuracyOptions(**options)
+    ranked = [p for p, _ in proxy_ranking()]
+    if order == "worst first":
+        ranked = ranked[::-1]
+    pool = protocol.task_data(FIG8_TASK, "zcp", tasks_data.PAPER_PROXIES)
+    rows = []
+    for removed in range(0, max_removed + 1):
+        kept = tuple(p for p in tasks_data.PAPER_PROXIES if p not in ranked[:removed])
+        data = protocol.task_data(FIG8_TASK, "zcp", kept, pool_proxy_set=tasks_data.PAPER_PROXIES)
+        assert data.ids == pool.ids
+        rows.append({"order": order, "removed": removed, "last_removed": ranked[removed - 1] if removed else "",
+                     "proxies": len(kept), "samples": samples, "seed": seed,
+                     **protocol.scratch(data, samples, seed, o)})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# plans
+
+
+@dataclass
+class Plan:
+    figure: str
+    units: list[Unit]
+    settings: dict
+
+
+def _options(quick: bool, options: dict | None) -> dict:
+    merged = {**(QUICK_OPTIONS if quick else {}), **(options or {})}
+    return AccuracyOptions.parse(merged, "accuracy predictor").model_dump()
+
+
+def plan(figure: str, *, repeats: int = 10, quick: bool = False, options: dict | None = None,
+         tasks: list[str] | None = None, samples: tuple[int, ...] | None = None, proxy_set="common",
+         source_fraction: float = protocol.SOURCE_FRACTION, seed: int = 0, arms: tuple[str, ...] | None = None) -> Plan:
+    """The units of ``figure`` (validated: unknown figures, tasks, arms or budgets raise here)."""
+    if figure not in FIGURES:
+        raise UnknownNameError("accuracy figure", figure, FIGURES)
+    if repeats < 1:
+        raise MultipredictError(f"repeats={repeats}: run at least one repeat")
+    opts = _options(quick, options)
+    seeds = range(seed, seed + repeats)
+    settings = {"repeats": repeats, "quick": quick, "options": opts, "seed": seed}
+    if figure == "fig8":
+        samples = tuple(samples or ((10, 50) if quick else FIG8_SAMPLES))
+        arms = tuple(arms or FIG8_ARMS)
+        bad = [a for a in arms if a not in FIG8_ARMS]
+        if bad:
+            raise UnknownNameError("fig8 arm", bad[0], FIG8_ARMS)
+        pool = len(protocol.task_data(FIG8_TASK, "zcp", tasks_data.PAPER_PROXIES))
+        too_big = [n for n in samples if n >= pool]
+        if too_big:
+            raise MultipredictError(f"samples={too_big[0]} is not below {FIG8_TASK}'s pool of {pool} archs")
+        settings.update(task=FIG8_TASK, samples=samples, arms=arms, proxies="all 12 (pool: archs with all 12)")
+        units = [Unit(_key("fig8", arm=a, seed=s, samples=samples, options=opts), f"{a} seed {s}",
+                      partial(_fig8_unit, a, s, samples, opts)) for s in seeds for a in arms]
+        return Plan(figure, units, settings)
+    if figure == "fig15":
+        n = (samples or (FIG15_SAMPLES,))[0]
+        max_removed = 3 if quick else len(tasks_data.PAPER_PROXIES) - 1
+        settings.update(task=FIG8_TASK, samples=n, max_removed=max_removed, ranking=proxy_ranking())
+        units = [Unit(_key("fig15", order=o, seed=s, samples=n, options=opts, max_removed=max_removed),
+                      f"{o} seed {s}", partial(_fig15_unit, o, s, n, opts, max_removed))
+                 for s in seeds for o in ("best first", "worst first")]
+        return Plan(figure, units, settings)
+    # fig9
+    chosen = list(tasks or (QUICK_TASKS if quick else tasks_data.TASK_KEYS))
+    for t in chosen:
+        tasks_data.task(t)
+    if len(chosen) < 2:
+        raise MultipredictError("fig9 needs at least 2 tasks (a source and a target)")
+    samples = tuple(samples or FIG9_SAMPLES)
+    for t in chosen:
+        pool = len(protocol.task_data(t, "zcp", proxy_set))
+        if max(samples) >= pool:
+            raise MultipredictError(f"samples={max(samples)} is not below task {t}'s pool of {pool} archs")
+    ps = proxy_set if isinstance(proxy_set, str) else tuple(proxy_set)
+    settings.update(tasks=chosen, samples=samples, proxy_set=ps, source_fraction=source_fraction)
+    common = dict(samples=samples, options=opts, proxy_set=ps)
+    units = []
+    for s in seeds:
+        for t in chosen:
+            units.append(Unit(_key("fig9-scratch", target=t, seed=s, **common), f"scratch {t} seed {s}",
+                              partial(_fig9_scratch_unit, t, s, samples, opts, ps)))
+        for src in chosen:
+            others = tuple(t for t in chosen if t != src)
+            units.append(Unit(_key("fig9-transfer", source=src, targets=others, seed=s, fraction=source_fraction,
+                                   **common), f"transfer from {src} seed {s}",
+                              partial(_fig9_transfer_unit, src, others, s, samples, opts, ps, source_fraction)))
+        for t in chosen:
+            others = tuple(x for x in chosen if x != t)
+            units.append(Unit(_key("fig9-multitask", target=t, sources=others, seed=s, fraction=source_fraction,
+                                   **common), f"multi-task to {t} seed {s}",
+                              partial(_fig9_multitask_unit, t, others, s, samples, opts, ps, source_fraction)))
+    return Plan(figure, units, settings)
+
+
+# --------------------------------------------------------------------------------------------
+# running
+
+
+def _run_unit(call: Callable[[], list[dict]]) -> tuple[list[dict], float]:
+    import torch
+
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    return call(), time.perf_counter() - started
+
+
+def run_plan(plan_: Plan, out_dir, *, workers: int = 1, progress: bool = True,
+             on_rows: Callable[[list[dict]], None] | None = None) -> pd.DataFrame:
+    """Run the units not yet stored under ``out_dir/store``; return every unit's rows."""
+    from tqdm.auto import tqdm
+
+    store = ParquetStore(Path(out_dir) / "store")
+    rows: list[dict] = []
+    todo = []
+    for unit in plan_.units:
+        stored = store.load_trial(unit.key)
+        if stored is None:
+            todo.append(unit)
+        else:
+            rows += stored
+            if on_rows:
+                on_rows(stored)
+    bar = tqdm(total=len(plan_.units), initial=len(plan_.units) - len(todo), desc=plan_.figure, unit="unit",
+               disable=not progress)
+
+    def record(unit: Unit, unit_rows: list[dict], seconds: float) -> None:
+        for r in unit_rows:
+            r["unit_seconds"] = round(seconds, 3)
+        store.save_trial(unit.key, unit_rows)
+        rows.extend(unit_rows)
+        bar.update(1)
+        if on_rows:
+            on_rows(unit_rows)
+
+    try:
+        if workers <= 1:
+            for unit in todo:
+                bar.set_postfix_str(unit.label[:40])
+                record(unit, *_run_unit(unit.call))
+        else:
+            from .runner import _make_executor
+
+            with _make_executor("processes", workers) as pool:
+                pending = {}
+                waiting = iter(todo)
+
+                def fill():
+                    while len(pending) < 2 * workers:
+                        unit = next(waiting, None)
+                        if unit is None:
+                            return
+                        pending[pool.submit(_run_unit, unit.call)] = unit
+
+                fill()
+                while pending:
+                    done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                    for future in done:
+                        record(pending.pop(future), *future.result())
+                    fill()
+    finally:
+        bar.close()
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# summaries
+
+
+def _band(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    g = frame.groupby(by, sort=False)["spearman"]
+    return g.agg(spearman_mean="mean", spearman_std="std", n="count").reset_index()
+
+
+def summarise(figure: str, trials: pd.DataFrame) -> pd.DataFrame:
+    if figure == "fig8":
+        return _band(trials, ["arm", "samples"]).sort_values(["arm", "samples"], kind="stable")
+    if figure == "fig15":
+        out = _band(trials, ["order", "removed"])
+        last = trials.groupby(["order", "removed"], sort=False)["last_removed"].first().reset_index()
+        return out.merge(last, on=["order", "removed"]).sort_values(["order", "removed"], kind="stable")
+    return _band(trials, ["arm", "source", "target", "samples"])
+
+
+def fig9_pairs(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per (source, target, k): the transfer arm's mean Spearman beside the target's
+    from-scratch arms and the multi-task arm, means over repeats."""
+    mean = trials.groupby(["arm", "source", "target", "samples"])["spearman"].mean().reset_index()
+    base = mean[mean["source"].isin(["", "all others"])].pivot_table(
+        index=["target", "samples"], columns="arm", values="spearman").reset_index()
+    pairs = mean[mean["arm"] == "ZCP transfer"].rename(columns={"spearman": "ZCP transfer"}).drop(columns="arm")
+    out = pairs.merge(base, on=["target", "samples"], how="left")
+    out["beats_vec_scratch"] = out["ZCP transfer"] > out["Vec scratch"]
+    out["beats_zcp_scratch"] = out["ZCP transfer"] > out["ZCP scratch"]
+    return out
+
+
+def fig9_targets(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per (target, k): each arm's mean Spearman (transfer: the mean and the best over sources),
+    and the share of sources whose transfer beats each scratch arm."""
+    pairs = fig9_pairs(trials)
+    g = pairs.groupby(["target", "samples"])
+    out = g.agg(vec_scratch=("Vec scratch", "first"), zcp_scratch=("ZCP scratch", "first"),
+                transfer_mean=("ZCP transfer", "mean"), transfer_best=("ZCP transfer", "max"),
+                share_beats_vec=("beats_vec_scratch", "mean"), share_beats_zcp=("beats_zcp_scratch", "mean"))
+    if "ZCP multi-task" in pairs.columns:
+        out["multitask"] = g["ZCP multi-task"].first()
+    return out.reset_index()
+
+
+def comparison_text(figure: str, trials: pd.DataFrame, settings: dict) -> str:
+    lines = [f"{figure}: ours beside the paper's claim", f"paper: {PAPER_CLAIMS[figure]}",
+             "settings: " + json.dumps({k: v for k, v in settings.items() if k != "ranking"}, default=str), ""]
+    if figure == "fig8":
+        table = summarise(figure, trials).pivot(index="samples", columns="arm", values="spearman_mean")
+        lines.append(table.round(3).to_string())
+        if {"ZCP", "BRP-NAS GCN"} <= set(table.columns):
+            lines.append("")
+            for n, value in table["BRP-NAS GCN"].items():
+                reach = table.index[table["ZCP"] >= value]
+                lines.append(f"BRP-NAS GCN at {n} samples (rho {value:.3f}): ZCP reaches it at "
+                             + (f"{reach.min()} samples" if len(reach) else "no budget tried"))
+    elif figure == "fig15":
+        table = summarise(figure, trials).pivot(index="removed", columns="order", values="spearman_mean")
+        lines.append("proxy ranking (|Spearman| with accuracy over the pool): "
+                     + ", ".join(f"{p} {r:.2f}" for p, r in settings.get("ranking", [])))
+        lines.append(table.round(3).to_string())
+    else:
+        pairs = fig9_pairs(trials)
+        targets = fig9_targets(trials)
+        for k, part in pairs.groupby("samples"):
+            lines.append(f"k = {k}: ZCP transfer beats Vec from scratch in {part['beats_vec_scratch'].mean():.0%} "
+                         f"of {len(part)} pairs (paper: over 85%), ZCP from scratch in "
+                         f"{part['beats_zcp_scratch'].mean():.0%}")
+            t = targets[targets["samples"] == k]
+            if "multitask" in t:
+                lines.append(f"  multi-task ahead of ZCP from scratch on {(t['multitask'] > t['zcp_scratch']).sum()} "
+                             f"of {len(t)} targets; best single source ahead on "
+                             f"{(t['transfer_best'] > t['zcp_scratch']).sum()}; mean single source ahead on "
+                             f"{(t['transfer_mean'] > t['zcp_scratch']).sum()}")
+        lines.append("")
+        lines.append(targets.round(3).to_string(index=False))
+    return "\n".join(lines) + "\n"
+
+
+def figures_html(figure: str, trials: pd.DataFrame) -> str:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    parts = []
+    if figure in ("fig8", "fig15"):
+        x, series = ("samples", "arm") if figure == "fig8" else ("removed", "order")
+        summary = summarise(figure, trials)
+        fig = go.Figure()
+        for name, part in summary.groupby(series, sort=False):
+            fig.add_trace(go.Scatter(x=part[x], y=part["spearman_mean"], name=str(name), mode="lines+markers",
+                                     error_y={"type": "data", "array": part["spearman_std"].fillna(0)}))
+        fig.update_layout(title=f"{figure}: Spearman on unseen archs", xaxis_title=x, yaxis_title="Spearman",
+                          xaxis_type="log" if figure == "fig8" else "linear")
+        parts.append(fig)
+    else:
+        pairs = fig9_pairs(trials)
+        order = [t for t in tasks_data.TASK_KEYS if t in set(pairs["target"]) | set(pairs["source"])]
+        for k, part in pairs.groupby("samples"):
+            fig = make_subplots(rows=1, cols=3, subplot_titles=("ZCP transfer (Spearman)",
+                                                                "transfer - Vec from scratch",
+                                                                "transfer - ZCP from scratch"))
+            for col, value in enumerate([part["ZCP transfer"], part["ZCP transfer"] - part["Vec scratch"],
+                                         part["ZCP transfer"] - part["ZCP scratch"]], start=1):
+                grid = part.assign(v=value).pivot(index="source", columns="target", values="v").reindex(
+                    index=order, columns=order)
+                fig.add_trace(go.Heatmap(z=grid.to_numpy(), x=order, y=order, zmid=None if col == 1 else 0, colorscale="Viridis" if col == 1 else "RdBu",
+                                         showscale=col != 1), row=1, col=col)
+            fig.update_layout(title=f"fig9, k = {k}: rows source task, columns target task", height=700,
+                              width=2000)
+            parts.append(fig)
+    return "\n".join(f.to_html(include_plotlyjs="cdn" if i == 0 else False, full_html=False)
+                     for i, f in enumerate(parts))
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def reproduce_accuracy(figure: str, *, out_dir, repeats: int = 10, quick: bool = False, workers: int = 1,
+                       progress: bool = True, **plan_options) -> pd.DataFrame:
+    """Run (or resume) ``figure`` into ``out_dir``; returns the trials."""
+    plan_ = plan(figure, repeats=1 if quick and repeats == 10 else repeats, quick=quick, **plan_options)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    trials = run_plan(plan_, out, workers=workers, progress=progress)
+    trials.attrs["settings"] = plan_.settings
+    trials.attrs["seconds"] = time.perf_counter() - started
+    _atomic_text(out / f"{figure}_trials.csv", trials.to_csv(index=False))
+    summary = summarise(figure, trials)
+    if figure == "fig9":
+        _atomic_text(out / "fig9_pairs.csv", fig9_pairs(trials).to_csv(index=False))
+        _atomic_text(out / "fig9_targets.csv", fig9_targets(trials).to_csv(index=False))
+    _atomic_text(out / f"{figure}.csv", summary.to_csv(index=False))
+    _atomic_text(out / f"{figure}.txt", comparison_text(figure, trials, plan_.settings))
+    _atomic_text(out / f"{figure}.html", figures_html(figure, trials))
+    return trials
