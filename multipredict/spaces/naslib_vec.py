@@ -6,8 +6,10 @@ values. The layout is fixed per space: it is not fitted on the archs passed, so 
 the same row whatever it is encoded with. Every column below is a 0/1 indicator, in this order.
 
 ``nb201`` (30 = 6 edges x 5 ops): arch id = NAS-Bench-201 index 0..15624, turned into its cell
-through HELP's ``str_arch2idx.pt`` (the file :mod:`multipredict.data.naslib` joins NASLib's tuples
-with, read whatever ``MULTIPREDICT_DATA`` says). Per edge, in the arch string's order (0->1),
+through HELP's ``str_arch2idx.pt``, the file :mod:`multipredict.data.naslib` joins NASLib's tuples
+with (a public benchmark file, so under ``MULTIPREDICT_DATA=local`` this raises the same
+``DataError`` as the NASLib tables themselves; the local cells of ``nb201.op_indices`` are not
+used, as they do not cover the NASLib archs). Per edge, in the arch string's order (0->1),
 (0->2), (1->2), (0->3), (1->3), (2->3), a one-hot over ``nb201.OPS`` = (none, skip_connect,
 nor_conv_1x1, nor_conv_3x3, avg_pool_3x3): the op one-hots of :func:`multipredict.spaces.nb201.vec_encoding`
 without its 6 adjacency columns (which only repeat "op is not none").
@@ -175,8 +177,8 @@ def _nb201_id(value) -> int:
 
 @cache
 def _nb201_op_table() -> np.ndarray:
-    """(15625, 6) indices into ``nb201.OPS``, from HELP's NB201 index (the benchmarks' file, whatever
-    the data source: NASLib's NB201 ids are defined by it)."""
+    """(15625, 6) indices into ``nb201.OPS``, from HELP's NB201 index (the public file that defines
+    NASLib's NB201 ids; a fixed fact, so one copy serves every data source)."""
     from ..data import help
 
     lookup = {op: k for k, op in enumerate(NB201_OPS)}
