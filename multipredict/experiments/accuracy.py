@@ -38,6 +38,7 @@ FIG8_TASK = "nb201/cifar10"
 FIG8_SAMPLES = (10, 20, 50, 100, 200, 400)
 FIG8_ARMS = ("Vec", "ZCP", "ZCPVec", "BRP-NAS GCN")
 FIG9_SAMPLES = (10, 20)
+FIG9_ARMS = ("Vec scratch", "ZCP scratch", "ZCP transfer", "ZCP multi-task")
 FIG15_SAMPLES = 100
 QUICK_TASKS = ("nb201/cifar10", "nb201/cifar100", "nb301/cifar10", "tnb101_micro/class_scene")
 QUICK_OPTIONS = {"epochs": 40, "transfer_epochs": 20}
@@ -94,10 +95,13 @@ def _fig8_unit(arm: str, seed: int, samples: tuple[int, ...], options: dict) -> 
     return rows
 
 
-def _fig9_scratch_unit(target: str, seed: int, samples: tuple[int, ...], options: dict, proxy_set) -> list[dict]:
+def _fig9_scratch_unit(target: str, seed: int, samples: tuple[int, ...], options: dict, proxy_set,
+                       arms: tuple[str, ...] = ("Vec scratch", "ZCP scratch")) -> list[dict]:
     o = AccuracyOptions(**options)
     rows = []
     for arm, encoding in (("Vec scratch", "vec"), ("ZCP scratch", "zcp")):
+        if arm not in arms:
+            continue
         data = protocol.task_data(target, encoding, proxy_set, pool_proxy_set=proxy_set)
         for k in samples:
             rows.append({"arm": arm, "source": "", "target": target, "samples": k, "seed": seed,
@@ -169,8 +173,12 @@ def _options(quick: bool, options: dict | None) -> dict:
 
 def plan(figure: str, *, repeats: int = 10, quick: bool = False, options: dict | None = None,
          tasks: list[str] | None = None, samples: tuple[int, ...] | None = None, proxy_set="common",
-         source_fraction: float = protocol.SOURCE_FRACTION, seed: int = 0, arms: tuple[str, ...] | None = None) -> Plan:
-    """The units of ``figure`` (validated: unknown figures, tasks, arms or budgets raise here)."""
+         source_fraction: float = protocol.SOURCE_FRACTION, seed: int = 0, arms: tuple[str, ...] | None = None,
+         sources: list[str] | None = None, targets: list[str] | None = None) -> Plan:
+    """The units of ``figure`` (validated: unknown figures, tasks, arms or budgets raise here).
+
+    fig9: ``tasks`` are both the sources and the targets (default: all 28; quick: 4), or give
+    ``sources`` / ``targets`` apart; ``arms`` picks among ``FIG9_ARMS``."""
     if figure not in FIGURES:
         raise UnknownNameError("accuracy figure", figure, FIGURES)
     if repeats < 1:
@@ -201,34 +209,52 @@ def plan(figure: str, *, repeats: int = 10, quick: bool = False, options: dict |
                  for s in seeds for o in ("best first", "worst first")]
         return Plan(figure, units, settings)
     # fig9
-    chosen = list(tasks or (QUICK_TASKS if quick else tasks_data.TASK_KEYS))
+    targets = list(targets or tasks or (QUICK_TASKS if quick else tasks_data.TASK_KEYS))
+    sources = list(sources or tasks or (QUICK_TASKS if quick else tasks_data.TASK_KEYS))
+    chosen = list(dict.fromkeys(sources + targets))
     for t in chosen:
         tasks_data.task(t)
-    if len(chosen) < 2:
-        raise MultipredictError("fig9 needs at least 2 tasks (a source and a target)")
+    arms = tuple(arms or FIG9_ARMS)
+    bad = [a for a in arms if a not in FIG9_ARMS]
+    if bad:
+        raise UnknownNameError("fig9 arm", bad[0], FIG9_ARMS)
+    if not any(s_ != t for s_ in sources for t in targets) and set(arms) & {"ZCP transfer", "ZCP multi-task"}:
+        raise MultipredictError(f"no source task differs from a target task (sources {sources}, targets {targets}); "
+                                "a task transferred to itself says nothing: pick another source or target")
     samples = tuple(samples or FIG9_SAMPLES)
     for t in chosen:
         pool = len(protocol.task_data(t, "zcp", proxy_set))
         if max(samples) >= pool:
-            raise MultipredictError(f"samples={max(samples)} is not below task {t}'s pool of {pool} archs")
+            raise MultipredictError(f"samples={max(samples)} is not below task {t}'s pool of {pool} archs; pick "
+                                    f"--samples below {pool}")
     ps = proxy_set if isinstance(proxy_set, str) else tuple(proxy_set)
-    settings.update(tasks=chosen, samples=samples, proxy_set=ps, source_fraction=source_fraction)
+    settings.update(sources=sources, targets=targets, arms=arms, samples=samples, proxy_set=ps,
+                    source_fraction=source_fraction)
     common = dict(samples=samples, options=opts, proxy_set=ps)
+    scratch_arms = tuple(a for a in ("Vec scratch", "ZCP scratch") if a in arms)
     units = []
     for s in seeds:
-        for t in chosen:
-            units.append(Unit(_key("fig9-scratch", target=t, seed=s, **common), f"scratch {t} seed {s}",
-                              partial(_fig9_scratch_unit, t, s, samples, opts, ps)))
-        for src in chosen:
-            others = tuple(t for t in chosen if t != src)
-            units.append(Unit(_key("fig9-transfer", source=src, targets=others, seed=s, fraction=source_fraction,
-                                   **common), f"transfer from {src} seed {s}",
-                              partial(_fig9_transfer_unit, src, others, s, samples, opts, ps, source_fraction)))
-        for t in chosen:
-            others = tuple(x for x in chosen if x != t)
-            units.append(Unit(_key("fig9-multitask", target=t, sources=others, seed=s, fraction=source_fraction,
-                                   **common), f"multi-task to {t} seed {s}",
-                              partial(_fig9_multitask_unit, t, others, s, samples, opts, ps, source_fraction)))
+        if scratch_arms:
+            for t in targets:
+                units.append(Unit(_key("fig9-scratch", target=t, seed=s, arms=scratch_arms, **common),
+                                  f"scratch {t} seed {s}",
+                                  partial(_fig9_scratch_unit, t, s, samples, opts, ps, scratch_arms)))
+        if "ZCP transfer" in arms:
+            for src in sources:
+                others = tuple(t for t in targets if t != src)
+                if others:
+                    units.append(Unit(_key("fig9-transfer", source=src, targets=others, seed=s,
+                                           fraction=source_fraction, **common), f"transfer from {src} seed {s}",
+                                      partial(_fig9_transfer_unit, src, others, s, samples, opts, ps,
+                                              source_fraction)))
+        if "ZCP multi-task" in arms:
+            for t in targets:
+                others = tuple(x for x in sources if x != t)
+                if others:
+                    units.append(Unit(_key("fig9-multitask", target=t, sources=others, seed=s,
+                                           fraction=source_fraction, **common), f"multi-task to {t} seed {s}",
+                                      partial(_fig9_multitask_unit, t, others, s, samples, opts, ps,
+                                              source_fraction)))
     return Plan(figure, units, settings)
 
 
@@ -329,8 +355,11 @@ def fig9_pairs(trials: pd.DataFrame) -> pd.DataFrame:
         index=["target", "samples"], columns="arm", values="spearman").reset_index()
     pairs = mean[mean["arm"] == "ZCP transfer"].rename(columns={"spearman": "ZCP transfer"}).drop(columns="arm")
     out = pairs.merge(base, on=["target", "samples"], how="left")
-    out["beats_vec_scratch"] = out["ZCP transfer"] > out["Vec scratch"]
-    out["beats_zcp_scratch"] = out["ZCP transfer"] > out["ZCP scratch"]
+    for arm in ("Vec scratch", "ZCP scratch", "ZCP multi-task"):
+        if arm not in out:
+            out[arm] = np.nan
+    for column, arm in (("beats_vec_scratch", "Vec scratch"), ("beats_zcp_scratch", "ZCP scratch")):
+        out[column] = np.where(out[arm].notna(), (out["ZCP transfer"] > out[arm]).astype(float), np.nan)
     return out
 
 
@@ -342,9 +371,28 @@ def fig9_targets(trials: pd.DataFrame) -> pd.DataFrame:
     out = g.agg(vec_scratch=("Vec scratch", "first"), zcp_scratch=("ZCP scratch", "first"),
                 transfer_mean=("ZCP transfer", "mean"), transfer_best=("ZCP transfer", "max"),
                 share_beats_vec=("beats_vec_scratch", "mean"), share_beats_zcp=("beats_zcp_scratch", "mean"))
-    if "ZCP multi-task" in pairs.columns:
-        out["multitask"] = g["ZCP multi-task"].first()
+    out["multitask"] = g["ZCP multi-task"].first()
     return out.reset_index()
+
+
+def fig9_overview(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per k: how many pairs and targets, the share of pairs where single-source ZCP transfer
+    beats Vec / ZCP from scratch, and on how many targets each transfer arm beats ZCP from scratch
+    (means over repeats)."""
+    pairs, targets = fig9_pairs(trials), fig9_targets(trials)
+    rows = []
+    for k, part in pairs.groupby("samples"):
+        t = targets[targets["samples"] == k]
+        rows.append({"samples": k, "pairs": len(part), "targets": len(t),
+                     "transfer_beats_vec_scratch": part["beats_vec_scratch"].mean(),
+                     "transfer_beats_zcp_scratch": part["beats_zcp_scratch"].mean(),
+                     "targets_multitask_beats_zcp": int((t["multitask"] > t["zcp_scratch"]).sum()),
+                     "targets_multitask_beats_vec": int((t["multitask"] > t["vec_scratch"]).sum()),
+                     "targets_best_source_beats_zcp": int((t["transfer_best"] > t["zcp_scratch"]).sum()),
+                     "targets_mean_source_beats_zcp": int((t["transfer_mean"] > t["zcp_scratch"]).sum()),
+                     "mean_vec_scratch": t["vec_scratch"].mean(), "mean_zcp_scratch": t["zcp_scratch"].mean(),
+                     "mean_transfer": t["transfer_mean"].mean(), "mean_multitask": t["multitask"].mean()})
+    return pd.DataFrame(rows)
 
 
 def comparison_text(figure: str, trials: pd.DataFrame, settings: dict) -> str:
@@ -372,7 +420,7 @@ def comparison_text(figure: str, trials: pd.DataFrame, settings: dict) -> str:
                          f"of {len(part)} pairs (paper: over 85%), ZCP from scratch in "
                          f"{part['beats_zcp_scratch'].mean():.0%}")
             t = targets[targets["samples"] == k]
-            if "multitask" in t:
+            if t["multitask"].notna().any():
                 lines.append(f"  multi-task ahead of ZCP from scratch on {(t['multitask'] > t['zcp_scratch']).sum()} "
                              f"of {len(t)} targets; best single source ahead on "
                              f"{(t['transfer_best'] > t['zcp_scratch']).sum()}; mean single source ahead on "
@@ -438,6 +486,7 @@ def reproduce_accuracy(figure: str, *, out_dir, repeats: int = 10, quick: bool =
     if figure == "fig9":
         _atomic_text(out / "fig9_pairs.csv", fig9_pairs(trials).to_csv(index=False))
         _atomic_text(out / "fig9_targets.csv", fig9_targets(trials).to_csv(index=False))
+        _atomic_text(out / "fig9_overview.csv", fig9_overview(trials).to_csv(index=False))
     _atomic_text(out / f"{figure}.csv", summary.to_csv(index=False))
     _atomic_text(out / f"{figure}.txt", comparison_text(figure, trials, plan_.settings))
     _atomic_text(out / f"{figure}.html", figures_html(figure, trials))
