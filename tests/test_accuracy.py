@@ -124,6 +124,25 @@ def test_transfer_refuses_its_own_source_and_multi_task_picks_a_source_row():
     assert multi.model_.n_devices_ == adapted  # adapting copies: the pretrained model is unchanged
 
 
+def test_ensemble_adaptation_weights_source_rows_by_their_k_sample_correlation():
+    c10 = protocol.task_data("nb201/cifar10")
+    sources = [protocol.task_data(k) for k in ("nb201/cifar100", "nb201/ImageNet16-120", "nb301/cifar10")]
+    multi = protocol.pretrain(sources, seed=1, options=FAST)
+    train, test = protocol.few_shot(c10, 10, 1)
+    Xk, yk, Xt = c10.X.subset(train), c10.y[train], c10.X.subset(test)
+    ens = multi.adapt(Xk, yk, "ensemble")
+    assert ens.model_ is None and np.isclose(ens.weights_.sum(), 1) and (ens.weights_ >= 0).all()
+    corr = multi.source_correlations(Xk, yk)
+    expected = sum(max(c, 0) / np.clip(corr, 0, None).sum() * multi.model_.predict(Xt, np.full(len(Xt), r))
+                   for r, c in enumerate(corr))
+    assert np.allclose(ens.predict(Xt), expected, atol=1e-6)
+    both = multi.adapt(Xk, yk, "ensemble+finetune")
+    tuned = multi.adapt(Xk, yk, "finetune")
+    assert np.allclose(both.predict(Xt), (tuned.predict(Xt) + ens.predict(Xt)) / 2, atol=1e-5)
+    with pytest.raises(MultipredictError, match="'average'.*finetune"):
+        multi.adapt(Xk, yk, "average")
+
+
 def test_transfer_across_spaces_needs_one_feature_width():
     vec = protocol.task_data("nb201/cifar10", "vec")
     other = protocol.task_data("nb301/cifar10", "vec")
@@ -137,7 +156,7 @@ def test_fig9_runner_resumes_and_summarises(tmp_path):
     keys = ["nb201/cifar10", "nb201/cifar100", "nb301/cifar10"]
     kwargs = dict(out_dir=tmp_path, repeats=1, quick=True, progress=False, tasks=keys, samples=(10,))
     trials = figures.reproduce_accuracy("fig9", **kwargs)
-    assert set(trials["arm"]) == {"Vec scratch", "ZCP scratch", "ZCP transfer", "ZCP multi-task"}
+    assert set(trials["arm"]) == {"Vec scratch", "ZCP scratch", "ZCP transfer", *figures.MULTITASK_ARMS}
     pairs = pd.read_csv(tmp_path / "fig9_pairs.csv")
     assert len(pairs) == 6 and set(pairs.columns) >= {"ZCP transfer", "Vec scratch", "ZCP scratch"}
     text = (tmp_path / "fig9.txt").read_text()

@@ -113,13 +113,14 @@ def pretrain(sources: list[TaskData], seed: int, options: AccuracyOptions | None
         parts, [s.key for s in sources])
 
 
-def transfer(model: TaskTransferPredictor, target: TaskData, samples: int, seed: int) -> dict:
-    """Adapt a pretrained predictor to the target from its k few-shot archs; score on the rest."""
+def transfer(model: TaskTransferPredictor, target: TaskData, samples: int, seed: int, mode: str = "finetune") -> dict:
+    """Adapt a pretrained predictor to the target from its k few-shot archs (``mode``: see
+    `TaskTransferPredictor.adapt`); score on the rest."""
     if target.key in model.source_names_:
         raise MultipredictError(f"target task {target.key} is one of the source tasks; a predictor scored on "
                                 "a task it pretrained on says nothing about transfer: pick another target")
     train, test = few_shot(target, samples, seed)
-    adapted = model.adapt(target.X.subset(train), target.y[train])
+    adapted = model.adapt(target.X.subset(train), target.y[train], mode)
     row = score(adapted.predict(target.X.subset(test)), target.y[test])
     row.update(chosen_source=adapted.source_, chosen_source_spearman=adapted.source_spearman_)
     return row

@@ -26,7 +26,7 @@ from pydantic import Field
 from scipy import stats
 
 from ..encodings import ArchFeatures
-from ..errors import MultipredictError
+from ..errors import MultipredictError, UnknownNameError
 from ..options import Options
 from .latency import LatencyPredictor
 
@@ -133,34 +133,63 @@ class TaskTransferPredictor:
             out.append(float(rho))
         return np.asarray(out)
 
-    def adapt(self, X: ArchFeatures, y) -> AdaptedTask:
-        """A copy of the pretrained model fitted to a new task from its k labelled archs."""
+    def adapt(self, X: ArchFeatures, y, mode: str = "finetune") -> AdaptedTask:
+        """A predictor for a new task from its k labelled archs (the pretrained model is unchanged).
+
+        ``mode``: ``"finetune"`` (copy the best-correlated source row, then fine-tune every weight
+        on the k archs: the paper's recipe with Eq. 1's initialisation), ``"ensemble"`` (no
+        training: the source rows' predictions averaged with weights max(0, Spearman on the k
+        archs)), or ``"ensemble+finetune"`` (the mean of the two)."""
         self._check_fitted()
+        if mode not in ADAPT_MODES:
+            raise UnknownNameError("adaptation mode", mode, ADAPT_MODES)
         y = np.asarray(y, dtype=float)
         if len(y) < 2 or len(y) != len(X):
             raise MultipredictError(f"adapting needs at least 2 labelled archs, one label per arch; got {len(X)} "
                                     f"archs and {len(y)} labels")
-        model = self.model_.copy()
-        row = None
         correlations = self.source_correlations(X, y)
         chosen = int(np.nanargmax(correlations)) if np.isfinite(correlations).any() else 0
-        if model.embedding == "table":
-            row = model.add_device(copy_from=chosen)
-        o = self.options
-        model.fine_tune(X, scale_labels(y), None if row is None else np.full(len(y), row), lr=o.transfer_lr,
-                        epochs=o.transfer_epochs, batch_size=o.batch_size)
-        return AdaptedTask(model, row, self.source_names_[chosen], float(correlations[chosen]))
+        weights = np.clip(np.nan_to_num(correlations, nan=0.0), 0.0, None)
+        weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1.0 / len(weights))
+        model, row = None, None
+        if mode != "ensemble":
+            model = self.model_.copy()
+            if model.embedding == "table":
+                row = model.add_device(copy_from=chosen)
+            o = self.options
+            model.fine_tune(X, scale_labels(y), None if row is None else np.full(len(y), row), lr=o.transfer_lr,
+                            epochs=o.transfer_epochs, batch_size=o.batch_size)
+        return AdaptedTask(model, row, self.source_names_[chosen], float(correlations[chosen]),
+                           pretrained=self.model_ if mode != "finetune" else None, weights=weights)
+
+
+ADAPT_MODES = ("finetune", "ensemble", "ensemble+finetune")
 
 
 class AdaptedTask:
     """A predictor adapted to one target task: ``predict(X)``; ``source_`` is the source task its
-    row was initialised from and ``source_spearman_`` that source's correlation on the k archs."""
+    row was initialised from and ``source_spearman_`` that source's correlation on the k archs;
+    ``weights_`` the source rows' ensemble weights."""
 
-    def __init__(self, model: LatencyPredictor, row: int | None, source: str, source_spearman: float):
+    def __init__(self, model: LatencyPredictor | None, row: int | None, source: str, source_spearman: float, *,
+                 pretrained: LatencyPredictor | None = None, weights=None):
         self.model_ = model
         self.row_ = row
         self.source_ = source
         self.source_spearman_ = source_spearman
+        self.pretrained_ = pretrained
+        self.weights_ = weights
+
+    def _ensemble(self, X: ArchFeatures) -> np.ndarray:
+        p = self.pretrained_
+        if p.embedding == "none":
+            return p.predict(X)
+        return sum(w * p.predict(X, np.full(len(X), r)) for r, w in enumerate(self.weights_) if w > 0)
 
     def predict(self, X: ArchFeatures) -> np.ndarray:
-        return self.model_.predict(X, None if self.row_ is None else np.full(len(X), self.row_))
+        parts = []
+        if self.model_ is not None:
+            parts.append(self.model_.predict(X, None if self.row_ is None else np.full(len(X), self.row_)))
+        if self.pretrained_ is not None:
+            parts.append(self._ensemble(X))
+        return np.mean(parts, axis=0)
