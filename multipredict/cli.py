@@ -114,6 +114,10 @@ def cmd_data_report(args: argparse.Namespace) -> int:
     summary = tables.groupby("table", sort=False).agg(
         rows=("rows", "first"), columns=("column", "count"), missing=("missing", "sum"), sentinels=("sentinels", "sum"))
     _emit(summary.reset_index(), args.format)
+    disagreement = report.accuracy_disagreement()
+    print(f"\nTNB-101 accuracy: zc json (used) against the zen zips, {len(disagreement)} tasks")
+    print(report.ACCURACY_SOURCE_NOTE)
+    _emit(disagreement, args.format)
     if args.columns:
         print()
         _emit(tables[tables["missing"] > 0], args.format)
@@ -361,6 +365,30 @@ def cmd_onboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suggest(args: argparse.Namespace) -> int:
+    inputs = {"--candidates": args.candidates, "--measured": args.measured}
+    check_output_file(args.out, suffixes=TABLE_SUFFIXES, inputs={k: v for k, v in inputs.items() if v})
+    from . import onboard, suggest, tasks
+
+    if args.space not in ("nb201", "fbnet"):
+        raise MultipredictError(f"unknown space {args.space!r} for suggest; valid: nb201, fbnet (the spaces with "
+                                f"public latency profiles)")
+    sources = _split(args.sources)
+    if sources:
+        tasks.check_devices(args.space, sources, "source")
+    candidates = suggest.read_archs(args.space, args.candidates, flag="--candidates")[0] if args.candidates else None
+    measured, measured_ms = (suggest.read_archs(args.space, args.measured, flag="--measured", with_latency=True)
+                             if args.measured else (None, None))
+    if args.strategy == "active" and measured is not None and measured_ms is None:
+        raise MultipredictError(f"--strategy active needs the latencies of the measured archs: give {args.measured} a "
+                                f"latency_ms column")
+    ids = suggest.suggest(args.space, args.k, strategy=args.strategy, candidates=candidates, measured=measured,
+                          measured_ms=measured_ms, sources=sources or None, seed=args.seed)
+    onboard.write_table(suggest.suggestion_table(args.space, ids), args.out)
+    print(f"wrote {len(ids)} archs to measure next ({args.strategy}) to {args.out}, in the order to measure them")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="multipredict", description=__doc__)
@@ -397,6 +425,23 @@ def build_parser() -> argparse.ArgumentParser:
                                                                 "with any test device (paper Table 12)")
     distance.add_argument("--format", choices=FORMATS, default="table")
     distance.set_defaults(func=cmd_distance)
+
+    suggest_parser = sub.add_parser("suggest", help="which archs to measure next on a new device (for onboard)")
+    suggest_parser.add_argument("--space", required=True, help="nb201 or fbnet")
+    suggest_parser.add_argument("--k", type=_int_at_least(1), required=True, help="how many archs to suggest")
+    suggest_parser.add_argument("--candidates", default=None, help="CSV with an 'arch' column: the archs you can "
+                                                                   "measure (default: the whole space)")
+    suggest_parser.add_argument("--measured", default=None, help="CSV 'arch[,latency_ms]' of archs already measured: "
+                                                                 "suggest the next batch given them")
+    suggest_parser.add_argument("--strategy", default="stratified", choices=["random", "reference", "stratified",
+                                                                            "kcenter", "active"],
+                                help="how to choose (default stratified: spread over the public devices' latency "
+                                     "ranks); active needs --measured with latencies")
+    suggest_parser.add_argument("--sources", default="", help="public devices whose latency ranks form the profile "
+                                                             "(default: every HELP device of the space)")
+    suggest_parser.add_argument("--seed", type=int, default=0)
+    suggest_parser.add_argument("--out", required=True, help="CSV (or parquet) to write: order, arch, arch_id")
+    suggest_parser.set_defaults(func=cmd_suggest)
 
     tasks_parser = sub.add_parser("tasks", help="the accuracy task catalogue (paper Table 8): pools and proxies")
     tasks_parser.add_argument("--space", default=None, help="nb101, nb201, nb301, tnb101_micro or tnb101_macro "

@@ -1,0 +1,108 @@
+"""Which archs to measure: selection strategies for onboarding a device, compared (issue 21).
+
+For each test device of a space's default split (HELP's meta-test devices), and each seed: pick k
+archs with each strategy of `multipredict.suggest` (the profile is built from the split's training
+devices only: the test device's own latencies are never looked at), add the device to the
+transfer predictor pretrained on the training devices (one pretraining, cached), and score the
+prediction on every pool arch the strategy did not pick. Random at 2k is the reference the issue
+sets: the default strategy at k should match it. ``active`` starts from k/2 stratified archs and
+asks for the other k/2 sequentially.
+
+    python benchmarks/selection.py --space nb201 --seeds 10 --csv benchmarks/results/selection_nb201.csv
+    python benchmarks/selection.py --space fbnet --seeds 10 --csv benchmarks/results/selection_fbnet.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from multipredict import suggest, tasks
+from multipredict.methods.protocol import device_latency
+from multipredict.methods.transfer import BenchmarkTransfer
+
+STRATEGIES = ("random", "reference", "stratified", "kcenter", "active")
+
+
+def run(args) -> pd.DataFrame:
+    torch.set_num_threads(1)
+    split = tasks.device_set(f"{args.space}-default")
+    train, test = list(split.train), list(split.test)
+    options = {}
+    if args.quick:
+        train, test = train[:2], test[:1]
+        options.update(source_samples=200, source_epochs=3, target_epochs=5)
+    predictor = BenchmarkTransfer(args.space, train, seed=0, **options).fit()
+    pool = predictor.pool_ids_
+    strategies = args.strategies.split(",")
+    rows = []
+    for device in test:
+        truth = device_latency(args.space, device)
+        for seed in range(args.seeds):
+            plans = [(s, args.k) for s in strategies] + [("random", 2 * args.k)]
+            for strategy, k in plans:
+                started = time.perf_counter()
+                if strategy == "active":
+                    first = suggest.suggest(args.space, k // 2, strategy="stratified", candidates=pool,
+                                            sources=train, seed=seed)
+                    more = suggest.suggest(args.space, k - len(first), strategy="active", candidates=pool,
+                                           measured=first, measured_ms=truth[first], sources=train, seed=seed,
+                                           predictor=predictor, ensemble=args.ensemble)
+                    chosen = first + more
+                else:
+                    chosen = suggest.suggest(args.space, k, strategy=strategy, candidates=pool, sources=train,
+                                             seed=seed)
+                name = f"sel_{device}"
+                predictor.add_device(name, chosen, truth[chosen])
+                unseen = np.setdiff1d(pool, chosen)
+                rho = stats.spearmanr(predictor.predict(name, unseen), truth[unseen]).statistic
+                predictor.targets_.pop(name, None)
+                rows.append({"space": args.space, "device": device, "strategy": strategy, "k": k, "seed": seed,
+                             "spearman": round(float(rho), 4), "seconds": round(time.perf_counter() - started, 2)})
+                print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def summary(trials: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Per device: each strategy's mean Spearman at k, random at 2k, and the share of seeds where a
+    strategy beats random at k."""
+    label = trials["strategy"] + "@" + trials["k"].astype(str)
+    table = trials.assign(arm=label).pivot_table(index="device", columns="arm", values="spearman", aggfunc="mean")
+    table.loc["mean"] = table.mean()
+    return table.reset_index()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", choices=["nb201", "fbnet"], default="nb201")
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--ensemble", type=int, default=5, help="active: fine-tunes in the ensemble")
+    parser.add_argument("--csv", default=None, help="write the per-device summary here (trials beside it)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 training devices, 1 test device, "
+                                                             "few epochs")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.k, args.ensemble = 1, 10, 2
+    started = time.perf_counter()
+    trials = run(args)
+    table = summary(trials, args.k)
+    print(table.to_string(index=False, float_format="{:.3f}".format))
+    print(f"{time.perf_counter() - started:.0f} s")
+    if args.csv:
+        path = Path(args.csv)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.round(4).to_csv(path, index=False)
+        trials.to_csv(path.with_name(path.stem + "_trials.csv"), index=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

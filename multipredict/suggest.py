@@ -1,0 +1,210 @@
+"""Which archs to measure on a new device: sample selection for onboarding.
+
+The paper draws the k archs at random. The strategies here use what is known before measuring
+anything: how every arch runs on the public devices. Each arch gets a **latency profile**: its
+latency on each public source device as a rank in [0, 1] (0 the fastest arch of the candidates on
+that device). A new device ranks archs much like some public device, so archs spread over the
+profile space cover the rankings the new device can have.
+
+- ``random``: k archs at random (the paper).
+- ``reference``: HELP's 10 reference archs first (those among the candidates), then random.
+- ``stratified``: sort the candidates by their mean profile rank, cut them into k equal strata and
+  take one arch at random from each, so the k archs span the whole range from fast to slow
+  evenly; the order interleaves the strata, so any prefix is spread too.
+- ``kcenter``: greedy farthest-point selection in the profile space (starting from the arch
+  nearest the centre, or from the archs already measured).
+- ``active``: needs measurements: fine-tunes an ensemble of predictors on bootstrap resamples of
+  the measured archs and takes the archs whose predicted rank the ensemble disagrees on most
+  (among a stratified shortlist, so the batch does not pile up in one corner).
+
+With ``measured`` archs, every strategy is sequential: it suggests the next k, given those.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import MultipredictError, UnknownNameError
+
+STRATEGIES: tuple[str, ...] = ("random", "reference", "stratified", "kcenter", "active")
+DEFAULT_STRATEGY = "stratified"
+
+
+def latency_profile(space: str, sources: Sequence[str] | None = None) -> pd.DataFrame:
+    """Arch id x public source device: each device's latency as a rank in [0, 1] over the archs it
+    measured (default devices: every HELP device of the space); archs lacking a device are
+    dropped."""
+    from .data import help, tables
+
+    devices = list(sources) if sources is not None else help.devices(space)
+    table = tables.latencies(space)
+    unknown = [d for d in devices if d not in table.columns]
+    if unknown:
+        raise UnknownNameError(f"{space} device", unknown[0], list(table.columns))
+    frame = table[devices].dropna()
+    return frame.rank(pct=True)
+
+
+def _rng(seed: int, space: str, strategy: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed), zlib.crc32(f"{space}:{strategy}".encode())])
+
+
+def _interleave(n: int) -> list[int]:
+    """0..n-1 in bit-reversed (van der Corput) order: every prefix is spread over the range."""
+    bits = max(1, int(np.ceil(np.log2(max(n, 2)))))
+    order = sorted(range(2 ** bits), key=lambda i: int(format(i, f"0{bits}b")[::-1], 2))
+    return [i for i in order if i < n]
+
+
+def _stratified(score: pd.Series, k: int, measured: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """One arch per empty stratum of ``score`` (candidates incl. measured, cut into k + m strata)."""
+    ordered = score.sort_values(kind="stable")
+    strata = np.array_split(ordered.index.to_numpy(), k + len(measured))
+    taken = set(measured.tolist())
+    empty = [i for i, s in enumerate(strata) if not taken.intersection(s.tolist())]
+    chosen = []
+    for position in _interleave(len(empty)):
+        stratum = [a for a in strata[empty[position]] if a not in taken]
+        if stratum:
+            chosen.append(int(rng.choice(stratum)))
+    return chosen[:k]
+
+
+def _kcenter(profile: pd.DataFrame, k: int, measured: np.ndarray) -> list[int]:
+    points = profile.to_numpy(dtype=float)
+    ids = profile.index.to_numpy()
+    position = {a: i for i, a in enumerate(ids)}
+    centres = [position[a] for a in measured if a in position]
+    if not centres:
+        centres = [int(np.argmin(((points - points.mean(axis=0)) ** 2).sum(axis=1)))]
+        first = [int(ids[centres[0]])]
+    else:
+        first = []
+    distance = np.min([((points - points[c]) ** 2).sum(axis=1) for c in centres], axis=0)
+    chosen = list(first)
+    while len(chosen) < k:
+        best = int(np.argmax(distance))
+        chosen.append(int(ids[best]))
+        distance = np.minimum(distance, ((points - points[best]) ** 2).sum(axis=1))
+    return chosen[:k]
+
+
+def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=None, measured=None,
+            measured_ms=None, sources: Sequence[str] | None = None, seed: int = 0, predictor=None,
+            ensemble: int = 5) -> list[int]:
+    """The next ``k`` arch ids to measure, in the order to measure them.
+
+    ``candidates``: arch ids the user can measure (default: every arch with a profile);
+    ``measured``: arch ids already measured (``measured_ms`` their latencies, needed by
+    ``active``); ``sources``: the public devices of the profile; ``predictor``: a fitted
+    `methods.transfer.BenchmarkTransfer` (``active`` only; default: one on ``sources``).
+    """
+    if strategy not in STRATEGIES:
+        raise UnknownNameError("selection strategy", strategy, STRATEGIES)
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise MultipredictError(f"k={k!r}: suggest at least one arch (k >= 1)")
+    profile = latency_profile(space, sources)
+    pool = profile.index.to_numpy(dtype=np.int64)
+    if candidates is not None:
+        candidates = np.unique(np.asarray(candidates, dtype=np.int64))
+        outside = np.setdiff1d(candidates, pool)
+        if len(outside):
+            raise MultipredictError(f"{len(outside)} candidate archs (e.g. {outside[:5].tolist()}) have no latency on "
+                                    f"every public source device, so they have no profile; drop them or pick other "
+                                    f"--sources")
+        pool = candidates
+    measured = np.asarray([] if measured is None else measured, dtype=np.int64)
+    outside = np.setdiff1d(measured, pool)
+    if len(outside):
+        raise MultipredictError(f"{len(outside)} measured archs (e.g. {outside[:5].tolist()}) are not among the "
+                                f"candidates; add them to the candidates file or drop them from the measured file")
+    free = np.setdiff1d(pool, measured)
+    if len(free) == 0:
+        raise MultipredictError(f"every one of the {len(pool)} candidate archs is already measured; give more "
+                                f"candidates (or none: the whole space)")
+    if k > len(free):
+        raise MultipredictError(f"k={k} is more than the {len(free)} candidate archs not yet measured; ask for at most "
+                                f"{len(free)}, or give more candidates")
+    rng = _rng(seed, space, strategy)
+    sub = profile.loc[pool]
+    if strategy == "random":
+        return [int(a) for a in rng.choice(free, size=k, replace=False)]
+    if strategy == "reference":
+        from .data import help
+
+        first = [a for a in help.reference_archs(space) if a in set(free.tolist())][:k]
+        rest = np.setdiff1d(free, first)
+        return first + [int(a) for a in rng.choice(rest, size=k - len(first), replace=False)]
+    if strategy == "stratified":
+        return _stratified(sub.mean(axis=1), k, measured, rng)
+    if strategy == "kcenter":
+        return _kcenter(sub, k, measured)
+    return _active(space, k, sub, measured, measured_ms, sources, seed, predictor, ensemble, rng)
+
+
+def _active(space, k, profile, measured, measured_ms, sources, seed, predictor, ensemble, rng) -> list[int]:
+    if len(measured) < 5 or measured_ms is None:
+        raise MultipredictError(f"strategy 'active' needs at least 5 measured archs with their latencies (got "
+                                f"{len(measured)}); start with 'stratified', measure, then ask again with --measured")
+    measured_ms = np.asarray(measured_ms, dtype=float)
+    if predictor is None:
+        from .data import help
+        from .methods.transfer import BenchmarkTransfer
+
+        predictor = BenchmarkTransfer(space, list(sources) if sources is not None else help.devices(space),
+                                      seed=seed).fit()
+    shortlist = np.asarray(_stratified(profile.mean(axis=1), min(len(profile) - len(measured), 20 * k), measured, rng))
+    ranks = []
+    for member in range(ensemble):
+        draw = np.unique(rng.choice(len(measured), size=len(measured), replace=True))  # a bootstrap's distinct archs
+        while len(draw) < 3:
+            draw = np.unique(rng.choice(len(measured), size=len(measured), replace=True))
+        name = f"__active{member}"
+        predictor.add_device(name, measured[draw], measured_ms[draw])
+        ranks.append(pd.Series(predictor.predict(name, shortlist)).rank(pct=True).to_numpy())
+        predictor.targets_.pop(name, None)
+    disagreement = np.std(ranks, axis=0)
+    order = np.argsort(-disagreement, kind="stable")
+    return [int(a) for a in shortlist[order[:k]]]
+
+
+def read_archs(space: str, path, *, flag: str, with_latency: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """A user's arch list (CSV/parquet with an ``arch`` or ``arch_id`` column; ``latency_ms`` too when
+    present): arch ids, and latencies when the file has them (``None`` otherwise). Unknown archs and
+    repeated archs are named with their lines."""
+    from . import onboard, spaces, usercsv
+
+    frame = usercsv.read_table(path, columns="arch[,latency_ms]", flag=flag)
+    column = next((c for c in onboard.ARCH_COLUMNS if c in frame.columns), None)
+    if column is None:
+        raise MultipredictError(f"{path} line 1: expected a column 'arch' (an arch id or arch string); found "
+                                f"{list(frame.columns)}")
+    if len(frame) == 0:
+        raise MultipredictError(f"{path}: no archs listed; give one arch per line under the 'arch' header")
+    ids = np.asarray(onboard._arch_ids(spaces.get(space), space, frame[column], str(path)), dtype=np.int64)
+    repeated = pd.Series(ids).duplicated(keep=False).to_numpy()
+    if repeated.any():
+        lines = [str(i + 2) for i in np.flatnonzero(repeated)]
+        raise MultipredictError(f"{path}: the same arch appears more than once (lines {', '.join(lines[:10])}); list "
+                                f"each arch once")
+    latency = None
+    if with_latency and "latency_ms" in frame.columns:
+        values, bad = usercsv.bad_numbers(frame["latency_ms"], positive=True)
+        if bad:
+            raise MultipredictError(f"{path}: latency_ms must be a finite positive number of milliseconds; bad value "
+                                    f"at line {bad[0] + 2}: {frame['latency_ms'].iloc[bad[0]] or '(empty)'}")
+        latency = values.to_numpy(float)
+    return ids, latency
+
+
+def suggestion_table(space: str, ids: Sequence[int]) -> pd.DataFrame:
+    """``order, arch, arch_id``: what `multipredict suggest` writes."""
+    from . import spaces
+
+    module = spaces.get(space)
+    names = [module.arch_string(int(i)) if space == "nb201" else module.arch_key(int(i)) for i in ids]
+    return pd.DataFrame({"order": np.arange(1, len(ids) + 1), "arch": names, "arch_id": np.asarray(ids, dtype=int)})

@@ -1,0 +1,62 @@
+"""Which archs to measure: the selection strategies of `multipredict suggest` (issue 21)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from multipredict import cli, suggest
+from multipredict.data import help
+from multipredict.errors import MultipredictError
+
+SOURCES = ["1080ti_1", "pixel3", "silver_4114"]
+
+
+def test_stratified_takes_one_arch_per_latency_stratum_and_is_reproducible():
+    a = suggest.suggest("fbnet", 10, strategy="stratified", sources=SOURCES, seed=3)
+    assert a == suggest.suggest("fbnet", 10, strategy="stratified", sources=SOURCES, seed=3)
+    assert a != suggest.suggest("fbnet", 10, strategy="stratified", sources=SOURCES, seed=4)
+    score = suggest.latency_profile("fbnet", SOURCES).mean(axis=1).sort_values(kind="stable")
+    strata = np.array_split(score.index.to_numpy(), 10)
+    hits = [sum(x in set(s.tolist()) for x in a) for s in strata]
+    assert hits == [1] * 10
+    where = [next(i for i, s in enumerate(strata) if x in set(s.tolist())) for x in a]
+    assert where == [0, 8, 4, 2, 6, 1, 9, 5, 3, 7]  # interleaved: every prefix spans fast to slow
+
+
+def test_sequential_suggestions_skip_measured_archs_and_fill_empty_strata():
+    first = suggest.suggest("fbnet", 5, strategy="stratified", sources=SOURCES)
+    more = suggest.suggest("fbnet", 5, strategy="stratified", sources=SOURCES, measured=first)
+    assert not set(first) & set(more) and len(set(more)) == 5
+    score = suggest.latency_profile("fbnet", SOURCES).mean(axis=1).sort_values(kind="stable")
+    strata = np.array_split(score.index.to_numpy(), 10)
+    assert sorted(sum(x in set(s.tolist()) for x in first + more) for s in strata) == [1] * 10
+
+
+def test_reference_kcenter_random_and_candidates():
+    ref = suggest.suggest("nb201", 12, strategy="reference", sources=SOURCES)
+    assert ref[:10] == help.reference_archs("nb201") and len(set(ref)) == 12
+    candidates = list(range(100, 400))
+    for strategy in ("random", "kcenter", "stratified"):
+        chosen = suggest.suggest("nb201", 8, strategy=strategy, sources=SOURCES, candidates=candidates)
+        assert len(set(chosen)) == 8 and set(chosen) <= set(candidates), strategy
+    kc = suggest.suggest("nb201", 6, strategy="kcenter", sources=SOURCES, candidates=candidates)
+    profile = suggest.latency_profile("nb201", SOURCES).loc[kc].to_numpy()
+    gaps = [np.min([((profile[i] - profile[j]) ** 2).sum() for j in range(i)]) for i in range(1, 6)]
+    assert all(g > 0 for g in gaps)
+    with pytest.raises(MultipredictError, match="'greedy'"):
+        suggest.suggest("nb201", 3, strategy="greedy")
+    with pytest.raises(MultipredictError, match="at least 5 measured"):
+        suggest.suggest("nb201", 3, strategy="active", measured=[1, 2], measured_ms=[1.0, 2.0], sources=SOURCES)
+
+
+def test_suggest_command_writes_the_order_arch_and_id(tmp_path, capsys):
+    (tmp_path / "c.csv").write_text("arch\n" + "\n".join(str(i) for i in range(50)) + "\n")
+    out = tmp_path / "next.csv"
+    code = cli.main(["suggest", "--space", "nb201", "--k", "4", "--candidates", str(tmp_path / "c.csv"),
+                     "--sources", ",".join(SOURCES), "--out", str(out)])
+    assert code == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["order", "arch", "arch_id"] and list(table["order"]) == [1, 2, 3, 4]
+    assert set(table["arch_id"]) <= set(range(50)) and table["arch"].str.startswith("|").all()
