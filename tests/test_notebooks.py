@@ -31,7 +31,8 @@ def execute(name: str, tmp_path: Path, **parameters) -> dict:
 
 def test_every_notebook_has_a_parameters_cell_and_no_functions():
     books = sorted(NOTEBOOKS.glob("*.ipynb"))
-    assert {b.stem for b in books} >= {"dashboard", "task_distance", "latency_transfer", "adversarial"}
+    assert {b.stem for b in books} >= {"dashboard", "task_distance", "latency_transfer", "adversarial",
+                                       "accuracy_transfer"}
     for path in books:
         cells = json.loads(path.read_text())["cells"]
         tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -115,3 +116,34 @@ def test_notebooks_run_on_the_projects_own_data_with_no_download(tmp_path, no_do
     # nothing downloaded: the cache may hold our own pretrainings (cache/pretrained), no upstream file
     downloaded = [p for p in (tmp_path / "empty-cache").rglob("*.pt") if "pretrained" not in p.parts]
     assert not downloaded
+
+
+def test_accuracy_transfer_notebook(tmp_path, mirror):
+    """The real accuracy arms on quick settings (about 1 s of training): NB201 CIFAR-100 from three
+    NB201 sources, one of them a 9x_all task."""
+    from multipredict.experiments.accuracy import MULTITASK_ARMS, MULTITASK_COLUMNS
+
+    out = tmp_path / "acc"
+    target, sources = "nb201/cifar100", ["nb201/cifar10", "nb201/ImageNet16-120", "nb201/svhn"]
+    book = execute("accuracy_transfer", tmp_path, target=target, sources=sources, samples=[10], repeats=1,
+                   quick=True, out_dir=str(out))
+    outputs = [o for c in book["cells"] for o in c.get("outputs", [])]
+    tables = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
+    catalogue = next(t for t in tables if "archs_all_present" in t)
+    assert catalogue.count("<tr") == 1 + 6 and "nb201/scifar100" in catalogue  # header and NB201's 6 tasks
+    assert any(target in t and "transfer_best" in t for t in tables)  # the fig9_targets table is shown
+    heatmap, bars = [o["data"]["application/vnd.plotly.v1+json"] for o in outputs
+                     if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert heatmap["data"][0]["type"] == "heatmap" and len(heatmap["data"][0]["x"]) == 6
+    distance = pd.read_csv(out / "task_distance.csv", index_col=0)
+    assert distance.loc["cifar10", "cifar100"] == pytest.approx(0.97, abs=0.01)
+    assert list(bars["data"][0]["x"]) == ["Vec scratch", "ZCP scratch"] + [f"ZCP transfer from {s}" for s in sources] \
+        + list(MULTITASK_ARMS)
+    row = pd.read_csv(out / "fig9_targets.csv")
+    assert list(row["target"]) == [target] and list(row["samples"]) == [10]
+    rhos = row[["vec_scratch", "zcp_scratch", "transfer_mean", "transfer_best", *MULTITASK_COLUMNS]].iloc[0]
+    assert rhos.notna().all() and rhos.between(-1, 1).all(), rhos
+    assert rhos["zcp_scratch"] > 0.5 and rhos["transfer_best"] > 0.5  # proxies rank NB201 cells well (ours ~0.77)
+    pairs = pd.read_csv(out / "fig9_pairs.csv")
+    assert sorted(pairs["source"]) == sorted(sources) and (pairs["target"] == target).all()
+    assert pairs["ZCP transfer"].between(-1, 1).all()

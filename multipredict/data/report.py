@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import pandas as pd
 
 from .fetch import cached_path, is_present
 from .sources import GROUP_DESCRIPTIONS, files_in
+
+
+ACCURACY_SOURCE_NOTE = ("The accuracy used everywhere is the zc json's (zc_<space>.json, NAS-Bench-Suite-Zero): "
+                        "it is the paper's source. The zen zips carry accuracies from another NASLib commit and "
+                        "are shown here for comparison only (max_abs_diff in the task's unit, see "
+                        "`multipredict tasks`).")
 
 
 def files_report() -> pd.DataFrame:
@@ -28,7 +35,7 @@ def missing_files() -> list[str]:
 
 def table_builders() -> list[tuple[str, Callable[[], pd.DataFrame]]]:
     """Every tidy table the data layer serves, by name (built lazily)."""
-    from . import nats, naslib, tables
+    from . import accuracy, nats, naslib, tables
 
     builders: list[tuple[str, Callable[[], pd.DataFrame]]] = [
         ("latency/nb201", lambda: tables.latencies("nb201")),
@@ -37,6 +44,7 @@ def table_builders() -> list[tuple[str, Callable[[], pd.DataFrame]]]:
     ]
     builders += list(nats.tables())
     builders += list(naslib.tables())
+    builders += [(f"accuracy/{t.key}", partial(accuracy.task_table, t.space, t.name)) for t in accuracy.TASKS]
     return builders
 
 
@@ -52,3 +60,11 @@ def tables_report(progress: bool = True) -> pd.DataFrame:
             rows.append({"table": name, "column": str(column), "rows": len(table),
                          "missing": int(table[column].isna().sum()), "sentinels": int(sentinels.get(column, 0))})
     return pd.DataFrame(rows)
+
+
+def accuracy_disagreement() -> pd.DataFrame:
+    """TNB-101's accuracy in the zc jsons (used) against the zen zips, per task (14 rows): ``task,
+    n_archs, spearman, max_abs_diff``; see `multipredict.data.accuracy.accuracy_disagreement`."""
+    from . import accuracy
+
+    return accuracy.accuracy_disagreement()
