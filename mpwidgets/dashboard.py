@@ -9,11 +9,18 @@ Defaults can also come from the environment (``MPWIDGETS_SPACE``, ``MPWIDGETS_PR
 Below the experiments, the onboarding panel (``mpwidgets.onboarding``) adds the user's own device
 from a handful of measurements, in the same search space; its settings are ``onboard_options``
 (default ``$MPWIDGETS_ONBOARD_OPTIONS``, else the engine's defaults).
+
+A mode switch at the top swaps the latency workbench for the accuracy mode (``mpwidgets.accuracy``:
+accuracy predictors transferred across the 28 NAS tasks, the paper's Fig 9). It loads nothing
+until it is first shown; ``Dashboard(mode="accuracy")``, ``?mode=accuracy`` or
+``$MPWIDGETS_MODE`` start in it.
 """
 
 from __future__ import annotations
 
+import html
 import os
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import ipywidgets as w
@@ -21,8 +28,10 @@ import traitlets
 
 from multipredict import tasks
 from multipredict.experiments import ResultStore, default_store
+from multipredict.data.accuracy import SPACES as ACCURACY_SPACES
 from multipredict.spaces import LATENCY_SPACES
 
+from .accuracy import AccuracyModel, AccuracyPanel
 from .model import ExperimentModel
 from .onboarding import OnboardingModel, OnboardingPanel, options_from_environment
 from .plugins import load_plugins
@@ -39,6 +48,12 @@ from .views import (
 )
 
 ENV_SPACE, ENV_PRESET, ENV_PLUGINS = "MPWIDGETS_SPACE", "MPWIDGETS_PRESET", "MPWIDGETS_PLUGINS"
+ENV_MODE = "MPWIDGETS_MODE"
+MODES = {"latency": "Latency workbench", "accuracy": "Accuracy across tasks"}
+TITLES = {"latency": "Few-shot latency predictors: pick devices, a method and sample budgets, press Run. "
+                     "Results are stored, so a choice already run comes back at once.",
+          "accuracy": "Few-shot accuracy predictors across NAS tasks: pick source and target tasks and a budget, "
+                      "press Run. Finished units are kept, so a choice already run comes back at once."}
 STYLE = """<style>
 .mp-title h2 {margin: 4px 0 2px 0}
 .mp-table, .mp-closest {border-collapse: collapse; font-size: 12px}
@@ -54,12 +69,14 @@ def _from_page(name: str) -> str | None:
 
 class Dashboard(w.VBox):
     """Search space and devices (lists and heatmap), methods, budgets, Run / Cancel, live plot,
-    results table with downloads, an error area, and the onboarding panel. ``model`` holds the
-    experiment's state, ``onboarding.model`` the onboarding's."""
+    results table with downloads, an error area, and the onboarding panel; or, by the mode switch,
+    the accuracy mode. ``model`` holds the experiment's state, ``onboarding.model`` the
+    onboarding's, ``accuracy.model`` the accuracy mode's."""
 
     def __init__(self, space: str | None = None, preset: str | None = None, *, plugins=(),
                  store: ResultStore | str | None = "default", model: ExperimentModel | None = None,
-                 onboard_options: dict | None = None, **traits):
+                 onboard_options: dict | None = None, mode: str | None = None,
+                 accuracy: AccuracyModel | None = None, **traits):
         load_plugins(list(plugins) + [p for p in os.environ.get(ENV_PLUGINS, "").split(",") if p])
         problem = ""
         if model is None:
@@ -94,17 +111,42 @@ class Dashboard(w.VBox):
             options = {}
         self.onboarding = OnboardingPanel(model=OnboardingModel(space=model.space, options=options))
         traitlets.link((model, "space"), (self.onboarding.model, "space"))  # one search space for the page
-        title = w.HTML(STYLE + "<div class='mp-title'><h2>Multi-Predict workbench</h2>"
-                       "Few-shot latency predictors: pick devices, a method and sample budgets, press Run. "
-                       "Results are stored, so a choice already run comes back at once.</div>")
+        if accuracy is None:  # loads when first shown: a latency page never pays for the accuracy tables
+            root = getattr(model.store, "root", None)
+            accuracy = AccuracyModel(space=model.space if model.space in ACCURACY_SPACES else "nb201", load="lazy",
+                                     out_dir=Path(root) / "accuracy" if root is not None else None)
+        self.accuracy = AccuracyPanel(model=accuracy)
+        mode = mode or _from_page("mode") or os.environ.get(ENV_MODE) or "latency"
+        if mode not in MODES:
+            model.run_error = "\n".join(filter(None, [model.run_error, f"unknown mode {mode!r}; expected one of "
+                                                                         f"{', '.join(MODES)}. Showing latency."]))
+            mode = "latency"
+        self.header = w.HTML()
+        self.mode = w.ToggleButtons(options=[(label, name) for name, label in MODES.items()], value=mode,
+                                    style={"button_width": "auto"})
+        self.mode.add_class("mp-mode")
         devices = w.VBox([self.train_picker, w.HTML("<hr>"), self.test_picker],
                          layout=w.Layout(width="38%", min_width="320px"))
         heat = w.VBox([self.heatmap], layout=w.Layout(width="62%"))
-        super().__init__([
-            title, self.space,
+        self.latency_parts = [
+            self.space,
             w.HBox([devices, heat], layout=w.Layout(width="100%")),
             w.HBox([self.methods, self.budgets], layout=w.Layout(width="100%", grid_gap="24px")),
             self.errors, self.controls, self.plot, self.table,
             w.HTML("<hr>"), self.onboarding,
-        ], layout=w.Layout(width="100%"))
+        ]
+        super().__init__([self.header, self.mode, *self.latency_parts, self.accuracy], layout=w.Layout(width="100%"))
         self.add_class("mp-dashboard")
+        self.mode.observe(self._show_mode, "value")
+        self._show_mode()
+
+    def _show_mode(self, change=None) -> None:
+        """Show one mode, hide the other (the onboarding panel belongs to the latency workbench)."""
+        mode = self.mode.value
+        self.header.value = (STYLE + "<div class='mp-title'><h2>Multi-Predict workbench</h2>"
+                            f"{html.escape(TITLES[mode])}</div>")
+        for part in self.latency_parts:
+            part.layout.display = None if mode == "latency" else "none"
+        self.accuracy.layout.display = None if mode == "accuracy" else "none"
+        if mode == "accuracy":
+            self.accuracy.activate()

@@ -249,3 +249,81 @@ def test_onboarding_panel_in_chromium(server, tmp_path):
         finally:
             browser.close()
     assert page_errors == [], f"page errors: {page_errors}"
+
+
+def test_accuracy_mode_in_chromium(server):
+    """Switch to the accuracy mode, see the task-distance heatmap, get the engine's one-line
+    message for a task transferred to itself and for a k above the pool, then run two NB201
+    tasks (quick, k = 10, one repeat) and see the improvement heatmap and the per-target table."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("no /usr/bin/chromium in CI: scripts/install_browser.sh did not install it")
+        pytest.skip("no /usr/bin/chromium: run scripts/install_browser.sh (.ci/run does)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page_errors: list[str] = []
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 3000})
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
+        panel = page.locator(".mp-accuracy")
+        try:
+            page.goto(server["url"], timeout=START_TIMEOUT * 1000)
+            page.locator(".mp-mode button", has_text="Accuracy across tasks").click(timeout=START_TIMEOUT * 1000)
+            panel.wait_for(timeout=20_000)
+            playwright.expect(page.locator(".mp-onboarding")).to_be_hidden()  # the latency workbench is put away
+            panel.locator(".mp-acc-distance-figure .nsewdrag").first.wait_for(timeout=60_000)
+            assert "nb201/ImageNet16-120" in panel.locator(".mp-acc-distance-figure").inner_text()
+
+            def tick(role: str, task: str, on: bool) -> None:
+                box = panel.locator(f".mp-acc-{role}", has_text=task).locator("input")
+                box.check() if on else box.uncheck()
+
+            for role in ("source", "target"):  # two tasks: nb201/cifar10 and nb201/cifar100
+                tick(role, "nb201/ImageNet16-120", False)
+            repeats = panel.locator(".mp-acc-repeats input")
+            repeats.fill("1")
+            repeats.press("Enter")
+            status = panel.locator(".mp-acc-status")
+            playwright.expect(status).to_contain_text("ready: 6 units", timeout=20_000)
+
+            # a task transferred to itself only, then a k above the pool: the engine's words, Run disabled
+            error = panel.locator(".mp-acc-error")
+            run = panel.locator(".mp-acc-run")
+            for role in ("source", "target"):
+                tick(role, "nb201/cifar100", False)
+            error.get_by_text("no source task differs from a target task").wait_for(timeout=20_000)
+            assert run.is_disabled() and "Traceback" not in error.inner_text()
+            for role in ("source", "target"):
+                tick(role, "nb201/cifar100", True)
+            samples = panel.locator(".mp-acc-samples input")
+            samples.fill("5000")
+            samples.press("Enter")
+            error.get_by_text("is not below task nb201/cifar10's pool").wait_for(timeout=20_000)
+            assert run.is_disabled()
+            samples.fill("10")
+            samples.press("Enter")
+            panel.locator(".mp-acc-quick input").check()
+            playwright.expect(run).to_be_enabled(timeout=20_000)
+            playwright.expect(error).to_have_text("")
+
+            run.click()
+            panel.locator(".mp-acc-status .mp-status-done").wait_for(timeout=120_000)
+            assert "done: 6 units" in status.inner_text()
+            figure = panel.locator(".mp-acc-improvement-figure")
+            playwright.expect(figure.locator(".heatmaplayer .hm")).to_have_count(1, timeout=20_000)
+            playwright.expect(figure).to_contain_text("transfer - ZCP from scratch, k = 10", timeout=20_000)
+            table = panel.locator(".mp-acc-table")
+            playwright.expect(table.locator("tr")).to_have_count(3)  # a header and one row per target
+            playwright.expect(table).not_to_contain_text("…")  # nothing pending
+            text = table.inner_text()
+            assert "nb201/cifar10" in text and "nb201/cifar100" in text
+            assert panel.locator(".mp-acc-download-trials").get_attribute("download") == "accuracy_trials.csv"
+            panel.screenshot(path=str(ARTIFACTS / "accuracy_after.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "accuracy_failure.png"), full_page=True)
+            print("page errors:", page_errors)
+            raise
+        finally:
+            browser.close()
+    assert page_errors == [], f"page errors: {page_errors}"
