@@ -228,11 +228,11 @@ def _reproduce_accuracy(args: argparse.Namespace) -> int:
     plan_options = dict(options=options, tasks=_split(args.tasks) or None, proxy_set=proxy_set,
                         samples=tuple(_int_value("--samples", v) for v in _split(args.samples)) or None,
                         arms=tuple(_split(args.methods)) or None, source_fraction=args.source_fraction,
-                        seed=args.seed)
+                        seed=args.seed, multitask_repeats=args.multitask_repeats)
     if args.table != "fig8" and args.methods:
         raise MultipredictError(f"--methods picks the arms of fig8; {args.table} runs all its arms. Drop --methods")
     if args.table != "fig9":
-        for name in ("tasks", "proxy_set"):
+        for name in ("tasks", "proxy_set", "multitask_repeats"):
             plan_options.pop(name)
         plan_options.pop("source_fraction")
     if args.table != "fig8":
@@ -458,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "see `multipredict tasks`)")
     reproduce.add_argument("--proxy-set", default="common", help="fig9: common (the 9 proxies all tasks have), all "
                                                                 "(12, missing ones masked) or a comma list")
+    reproduce.add_argument("--multitask-repeats", type=int, default=None,
+                           help="fig9: run the multi-task arms (a pretraining on all other tasks per target and "
+                                "repeat) on the first N repeats only (default: all)")
     reproduce.add_argument("--source-fraction", type=float, default=0.15,
                            help="fig9: share of each source task's pool to pretrain on (default 0.15)")
     reproduce.add_argument("--repeats", type=int, default=None, help="repeats (seeds) per trial (default 10)")

@@ -199,6 +199,54 @@ def _onboard(space: str, measurements, *, device: str, source_devices, folds: in
                   **{k: v for k, v in predictor_options.items()}})
 
 
+def concordance(prediction, truth) -> tuple[float, int]:
+    """(concordant pairs, pairs) over the pairs with distinct true values; a tie in the prediction
+    counts half."""
+    p, y = np.asarray(prediction, dtype=float), np.asarray(truth, dtype=float)
+    i, j = np.triu_indices(len(y), 1)
+    keep = y[i] != y[j]
+    agree = np.sign(p[i] - p[j])[keep] * np.sign(y[i] - y[j])[keep]
+    return float((agree > 0).sum() + 0.5 * (agree == 0).sum()), int(keep.sum())
+
+
+def tau_to_spearman(tau: float) -> float:
+    """Spearman's rho implied by Kendall's tau under a Gaussian copula (Greiner's and Kruskal's
+    relations): rho = 6/pi * arcsin(sin(pi tau / 2) / 2)."""
+    return float(6 / np.pi * np.arcsin(np.sin(np.pi * tau / 2) / 2))
+
+
+def bootstrap_estimate(predictor, device: str, ids, latency, *, members: int = 8, seed: int = 0) -> dict:
+    """Out-of-bag quality estimate of a few-shot device: ``members`` fine-tunes, each on a bootstrap
+    resample of the measured archs, each scored on the archs it did not see. Pairs of out-of-bag
+    archs are pooled over members (a pair is judged by one model, so no scale mixes between models,
+    unlike a pooled k-fold Spearman), giving Kendall's tau and the Spearman it implies.
+    Returns ``tau``, ``spearman``, ``pairs`` and the per-member values ``member_spearman``."""
+    from .predictors.fewshot import TargetSamples
+
+    ids, latency = np.asarray(ids, dtype=np.int64), np.asarray(latency, dtype=float)
+    n = len(ids)
+    rng = np.random.default_rng([int(seed), len(device), n])
+    targets, outs = [], []
+    while len(targets) < members:
+        draw = np.unique(rng.choice(n, size=n, replace=True))
+        out = np.setdiff1d(np.arange(n), draw)
+        if len(draw) < 3 or len(out) < 2:
+            continue
+        targets.append(TargetSamples(f"{device}#oob{len(targets)}", ids[draw], latency[draw]))
+        outs.append(out)
+    added = predictor.add_devices(targets)
+    concordant, pairs, member = 0.0, 0, []
+    for target, out in zip(added, outs):
+        c, m = concordance(predictor.predict(target.name, ids[out]), latency[out])
+        concordant, pairs = concordant + c, pairs + m
+        if m:
+            member.append(tau_to_spearman(2 * c / m - 1))
+        del predictor.targets_[target.name]
+    tau = 2 * concordant / pairs - 1 if pairs else float("nan")
+    return {"tau": tau, "spearman": tau_to_spearman(tau) if pairs else float("nan"), "pairs": pairs,
+            "member_spearman": member}
+
+
 def write_table(frame: pd.DataFrame, path) -> Path:
     """Write CSV or parquet atomically (a crash never leaves a half file at ``path``)."""
     path = check_output_file(path, flag="output file")

@@ -179,11 +179,14 @@ def _options(quick: bool, options: dict | None) -> dict:
 def plan(figure: str, *, repeats: int = 10, quick: bool = False, options: dict | None = None,
          tasks: list[str] | None = None, samples: tuple[int, ...] | None = None, proxy_set="common",
          source_fraction: float = protocol.SOURCE_FRACTION, seed: int = 0, arms: tuple[str, ...] | None = None,
-         sources: list[str] | None = None, targets: list[str] | None = None) -> Plan:
+         sources: list[str] | None = None, targets: list[str] | None = None,
+         multitask_repeats: int | None = None) -> Plan:
     """The units of ``figure`` (validated: unknown figures, tasks, arms or budgets raise here).
 
     fig9: ``tasks`` are both the sources and the targets (default: all 28; quick: 4), or give
-    ``sources`` / ``targets`` apart; ``arms`` picks among ``FIG9_ARMS``."""
+    ``sources`` / ``targets`` apart; ``arms`` picks among ``FIG9_ARMS``; ``multitask_repeats``
+    runs the multi-task arms (one pretraining on all other tasks per target and repeat: the costly
+    part) on the first N repeats only (default: all)."""
     if figure not in FIGURES:
         raise UnknownNameError("accuracy figure", figure, FIGURES)
     if repeats < 1:
@@ -227,14 +230,19 @@ def plan(figure: str, *, repeats: int = 10, quick: bool = False, options: dict |
         raise MultipredictError(f"no source task differs from a target task (sources {sources}, targets {targets}); "
                                 "a task transferred to itself says nothing: pick another source or target")
     samples = tuple(samples or FIG9_SAMPLES)
+    if min(samples) < 2:
+        raise MultipredictError(f"samples={min(samples)}: an accuracy predictor needs at least 2 labelled archs")
     for t in chosen:
         pool = len(protocol.task_data(t, "zcp", proxy_set))
         if max(samples) >= pool:
-            raise MultipredictError(f"samples={max(samples)} is not below task {t}'s pool of {pool} archs; pick "
-                                    f"--samples below {pool}")
+            raise MultipredictError(f"samples={max(samples)} is not below task {t}'s pool of {pool} archs; use at most "
+                                    f"{pool - 1} samples")
     ps = proxy_set if isinstance(proxy_set, str) else tuple(proxy_set)
+    if multitask_repeats is not None and not 0 <= multitask_repeats <= repeats:
+        raise MultipredictError(f"multitask_repeats={multitask_repeats} is outside 0..{repeats} (the repeats)")
     settings.update(sources=sources, targets=targets, arms=arms, samples=samples, proxy_set=ps,
-                    source_fraction=source_fraction)
+                    source_fraction=source_fraction,
+                    multitask_repeats=repeats if multitask_repeats is None else multitask_repeats)
     common = dict(samples=samples, options=opts, proxy_set=ps)
     scratch_arms = tuple(a for a in ("Vec scratch", "ZCP scratch") if a in arms)
     units = []
@@ -252,6 +260,7 @@ def plan(figure: str, *, repeats: int = 10, quick: bool = False, options: dict |
                                            fraction=source_fraction, **common), f"transfer from {src} seed {s}",
                                       partial(_fig9_transfer_unit, src, others, s, samples, opts, ps,
                                               source_fraction)))
+    for s in list(seeds)[:multitask_repeats]:  # after every seed's cheaper arms: the costly pretrainings last
         if "ZCP multi-task" in arms:
             for t in targets:
                 others = tuple(x for x in sources if x != t)
@@ -276,8 +285,11 @@ def _run_unit(call: Callable[[], list[dict]]) -> tuple[list[dict], float]:
 
 
 def run_plan(plan_: Plan, out_dir, *, workers: int = 1, progress: bool = True,
-             on_rows: Callable[[list[dict]], None] | None = None) -> pd.DataFrame:
-    """Run the units not yet stored under ``out_dir/store``; return every unit's rows."""
+             on_rows: Callable[[list[dict]], None] | None = None, cancel=None) -> pd.DataFrame:
+    """Run the units not yet stored under ``out_dir/store``; return every unit's rows.
+
+    ``cancel``: a `threading.Event`; once set, no new unit starts (finished ones are stored, so a
+    rerun resumes), and the frame's ``attrs["cancelled"]`` is True."""
     from tqdm.auto import tqdm
 
     store = ParquetStore(Path(out_dir) / "store")
@@ -306,6 +318,8 @@ def run_plan(plan_: Plan, out_dir, *, workers: int = 1, progress: bool = True,
     try:
         if workers <= 1:
             for unit in todo:
+                if cancel is not None and cancel.is_set():
+                    break
                 bar.set_postfix_str(unit.label[:40])
                 record(unit, *_run_unit(unit.call))
         else:
@@ -316,7 +330,7 @@ def run_plan(plan_: Plan, out_dir, *, workers: int = 1, progress: bool = True,
                 waiting = iter(todo)
 
                 def fill():
-                    while len(pending) < 2 * workers:
+                    while len(pending) < 2 * workers and not (cancel is not None and cancel.is_set()):
                         unit = next(waiting, None)
                         if unit is None:
                             return
@@ -330,7 +344,9 @@ def run_plan(plan_: Plan, out_dir, *, workers: int = 1, progress: bool = True,
                     fill()
     finally:
         bar.close()
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs["cancelled"] = bool(cancel is not None and cancel.is_set())
+    return frame
 
 
 # --------------------------------------------------------------------------------------------
