@@ -481,14 +481,9 @@ class AccuracyModel(HasTraits):
 
         def on_rows(rows: list[dict]) -> None:
             self._updates.post(functools.partial(self._add_rows, run, [dict(r) for r in rows]))
-            if cancel.is_set():
-                raise _Cancelled  # run_plan stored this unit already; nothing after it starts
 
-        try:
-            run_plan(plan, self.out_dir, workers=1, progress=False, on_rows=on_rows)
-        except _Cancelled:
-            self._updates.post(functools.partial(self._finish, run, True))
-            return
+        try:  # a set cancel event stops run_plan between units (finished units are stored)
+            run_plan(plan, self.out_dir, workers=1, progress=False, on_rows=on_rows, cancel=cancel)
         except Exception as error:  # shown in the panel, never a traceback and never a dead kernel
             if user_message(error) is None:
                 log.exception("accuracy run failed")
@@ -532,10 +527,6 @@ class AccuracyModel(HasTraits):
             self.status = CANCELLED if cancelled else DONE
             self.message = (f"cancelled after {self.completed} of {self.total} units (they are kept: a rerun "
                             "resumes)" if cancelled else f"done: {self.total} units; rows kept under {self.out_dir}")
-
-
-class _Cancelled(Exception):
-    """Raised from run_plan's callback to stop a run between units."""
 
 
 def _unit_label(rows: list[dict]) -> str:
