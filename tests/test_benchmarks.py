@@ -73,6 +73,8 @@ SMOKE = [
     ("transfer_curve.py", ["--quick"], "from scratch (BRP-NAS), 50 samples", [], True),
     ("onboarding.py", _onboarding_args, "mean true", [], True),
     ("vectorised_training.py", ["--quick"], "", [], True),
+    ("selection.py", ["--quick", "--csv", "{tmp}/sel.csv"], "stratified@10", ["sel.csv", "sel_trials.csv"], True),
+    ("calibration.py", ["--quick", "--csv", "{tmp}/cal.csv"], "oob", ["cal.csv"], True),
     ("replication/brpnas_recipes.py", ["--quick", "--out", "{tmp}/brp"], "eagle 20 seed 0", [], True),
     ("replication/brpnas_recipes.py", ["--quick", "--help-query"], "help query 20 seed 0", [], True),
     ("replication/authors_embedding_lookup.py", ["--quick", "--dir", "table3={tmp}/lookup", "--csv", "{tmp}/l.csv"],
