@@ -434,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     suggest_parser.add_argument("--measured", default=None, help="CSV 'arch[,latency_ms]' of archs already measured: "
                                                                  "suggest the next batch given them")
     suggest_parser.add_argument("--strategy", default="stratified", choices=["random", "reference", "stratified",
-                                                                            "kcenter", "active"],
+                                                                            "kcenter", "active", "reference+stratified"],
                                 help="how to choose (default stratified: spread over the public devices' latency "
                                      "ranks); active needs --measured with latencies")
     suggest_parser.add_argument("--sources", default="", help="public devices whose latency ranks form the profile "

@@ -11,6 +11,7 @@ profile space cover the rankings the new device can have.
 - ``stratified``: sort the candidates by their mean profile rank, cut them into k equal strata and
   take one arch at random from each, so the k archs span the whole range from fast to slow
   evenly; the order interleaves the strata, so any prefix is spread too.
+- ``reference+stratified``: HELP's reference archs, then stratified for the rest.
 - ``kcenter``: greedy farthest-point selection in the profile space (starting from the arch
   nearest the centre, or from the archs already measured).
 - ``active``: needs measurements: fine-tunes an ensemble of predictors on bootstrap resamples of
@@ -30,7 +31,7 @@ import pandas as pd
 
 from .errors import MultipredictError, UnknownNameError
 
-STRATEGIES: tuple[str, ...] = ("random", "reference", "stratified", "kcenter", "active")
+STRATEGIES: tuple[str, ...] = ("random", "reference", "stratified", "kcenter", "active", "reference+stratified")
 DEFAULT_STRATEGY = "stratified"
 
 
@@ -133,10 +134,12 @@ def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=
     sub = profile.loc[pool]
     if strategy == "random":
         return [int(a) for a in rng.choice(free, size=k, replace=False)]
-    if strategy == "reference":
+    if strategy in ("reference", "reference+stratified"):
         from .data import help
 
         first = [a for a in help.reference_archs(space) if a in set(free.tolist())][:k]
+        if strategy == "reference+stratified":
+            return first + _stratified(sub.mean(axis=1), k - len(first), np.union1d(measured, first), rng)
         rest = np.setdiff1d(free, first)
         return first + [int(a) for a in rng.choice(rest, size=k - len(first), replace=False)]
     if strategy == "stratified":

@@ -504,6 +504,8 @@ def reproduce_accuracy(figure: str, *, out_dir, repeats: int = 10, quick: bool =
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     trials = run_plan(plan_, out, workers=workers, progress=progress)
+    # every row says which proxies its ZCP features used (fig9's option; fig8/15 use all 12)
+    trials["proxy_set"] = str(plan_.settings.get("proxy_set", "all 12"))
     trials.attrs["settings"] = plan_.settings
     trials.attrs["seconds"] = time.perf_counter() - started
     _atomic_text(out / f"{figure}_trials.csv", trials.to_csv(index=False))
