@@ -27,7 +27,7 @@ from multipredict import suggest, tasks
 from multipredict.methods.protocol import device_latency
 from multipredict.methods.transfer import BenchmarkTransfer
 
-STRATEGIES = ("random", "reference", "stratified", "kcenter", "active")
+STRATEGIES = ("random", "reference", "stratified", "kcenter", "active", "reference+stratified")
 
 
 def run(args) -> pd.DataFrame:
@@ -85,7 +85,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--ensemble", type=int, default=5, help="active: fine-tunes in the ensemble")
-    parser.add_argument("--csv", default=None, help="write the per-device summary here (trials beside it)")
+    parser.add_argument("--csv", default=None, help="write the per-device summary here")
+    parser.add_argument("--trials", default=None, help="write every trial (device, strategy, k, seed) here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 training devices, 1 test device, "
                                                              "few epochs")
     args = parser.parse_args(argv)
@@ -100,7 +101,9 @@ def main(argv=None) -> int:
         path = Path(args.csv)
         path.parent.mkdir(parents=True, exist_ok=True)
         table.round(4).to_csv(path, index=False)
-        trials.to_csv(path.with_name(path.stem + "_trials.csv"), index=False)
+    if args.trials:
+        Path(args.trials).parent.mkdir(parents=True, exist_ok=True)
+        trials.to_csv(args.trials, index=False)
     return 0
 
 

@@ -433,10 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                                    "measure (default: the whole space)")
     suggest_parser.add_argument("--measured", default=None, help="CSV 'arch[,latency_ms]' of archs already measured: "
                                                                  "suggest the next batch given them")
-    suggest_parser.add_argument("--strategy", default="stratified", choices=["random", "reference", "stratified",
+    suggest_parser.add_argument("--strategy", default="reference", choices=["random", "reference", "stratified",
                                                                             "kcenter", "active", "reference+stratified"],
-                                help="how to choose (default stratified: spread over the public devices' latency "
-                                     "ranks); active needs --measured with latencies")
+                                help="how to choose (default reference: HELP's 10 reference archs, then random; it "
+                                     "measured best in benchmarks/selection.py); stratified spreads over the public "
+                                     "devices' latency ranks; active needs --measured with latencies")
     suggest_parser.add_argument("--sources", default="", help="public devices whose latency ranks form the profile "
                                                              "(default: every HELP device of the space)")
     suggest_parser.add_argument("--seed", type=int, default=0)
