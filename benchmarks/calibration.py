@@ -8,7 +8,8 @@ seed: draw ``--samples`` of its archs at random, add the device to the predictor
 - ``cv``: today's 5-fold cross-validated Spearman (onboard's printed estimate);
 - ``oob``: the out-of-bag pooled-pair estimate (`onboard.bootstrap_estimate`) and its members' spread;
 - ``eq1``: the closest training device's Spearman with the k measurements (Eq. 1's correlation);
-- ``insample``: the fitted predictor's Spearman on its own k archs.
+- ``insample``: the fitted predictor's Spearman on its own k archs;
+- ``true_plus10``: the true Spearman after 10 more random archs (what measuring more would gain).
 
     python benchmarks/calibration.py --space fbnet --seeds 5 --csv benchmarks/results/calibration_fbnet.csv
 """
@@ -16,6 +17,7 @@ seed: draw ``--samples`` of its archs at random, add the device to the predictor
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -61,14 +63,56 @@ def run(args) -> pd.DataFrame:
             true = stats.spearmanr(predictor.predict("target", unseen), truth[unseen]).statistic
             insample = stats.spearmanr(predictor.predict("target", ids), lat).statistic
             del predictor.targets_["target"]
+            more = np.concatenate([ids, rng.choice(np.setdiff1d(pool, ids), size=10, replace=False)])
+            predictor.add_device("plus10", more, truth[more])
+            rest = np.setdiff1d(pool, more)
+            true_plus10 = stats.spearmanr(predictor.predict("plus10", rest), truth[rest]).statistic
+            del predictor.targets_["plus10"]
             rows.append({"space": args.space, "device": device, "seed": seed, "samples": args.samples,
                          "true": round(float(true), 4), "cv": round(float(stats.spearmanr(held, lat).statistic), 4),
                          "oob": round(boot["spearman"], 4), "oob_member_sd": round(float(np.std(boot["member_spearman"])), 4),
                          "oob_pairs": boot["pairs"], "eq1": round(float(max(target.correlations.values())), 4),
                          "closest": target.closest_source, "insample": round(float(insample), 4),
+                         "true_plus10": round(float(true_plus10), 4),
                          "seconds": round(time.perf_counter() - started, 1)})
             print(rows[-1], flush=True)
     return pd.DataFrame(rows)
+
+
+FEATURES = ("oob", "eq1")
+
+
+def fit(table: pd.DataFrame, features=FEATURES, level: float = 0.8) -> dict:
+    """The onboarding estimate's calibration: least squares ``true ~ 1 + features``, the residual
+    quantiles of a ``level`` interval, the gain of 10 more archs ``~ 1 + (1 - estimate)``, and the
+    same rule's leave-one-device-out error and coverage (what a device never seen would get)."""
+    def design(d):
+        return np.column_stack([np.ones(len(d))] + [d[f].to_numpy(float) for f in features])
+
+    def rule(d):
+        beta = np.linalg.lstsq(design(d), d["true"].to_numpy(float), rcond=None)[0]
+        residual = d["true"].to_numpy(float) - design(d) @ beta
+        return beta, np.quantile(residual, [(1 - level) / 2, (1 + level) / 2])
+
+    beta, (q_low, q_high) = rule(table)
+    errors, covered, widths = [], [], []
+    for device in table["device"].unique():
+        train, test = table[table["device"] != device], table[table["device"] == device]
+        b, (lo, hi) = rule(train)
+        estimate = np.minimum(design(test) @ b, 1.0)
+        truth = test["true"].to_numpy(float)
+        errors += list(np.abs(estimate - truth))
+        covered += list((truth >= np.minimum(estimate + lo, 1)) & (truth <= np.minimum(estimate + hi, 1)))
+        widths += list(np.minimum(estimate + hi, 1) - np.minimum(estimate + lo, 1))
+    gain = (table["true_plus10"] - table["true"]).to_numpy(float)
+    gain_beta = np.linalg.lstsq(np.column_stack([np.ones(len(table)), 1 - design(table) @ beta]), gain,
+                                rcond=None)[0]
+    return {"space": str(table["space"].iloc[0]), "samples": int(table["samples"].iloc[0]), "features": list(features),
+            "coef": [float(v) for v in beta], "level": level, "residual_low": float(q_low),
+            "residual_high": float(q_high), "gain_coef": [float(v) for v in gain_beta],
+            "devices": sorted(table["device"].unique().tolist()), "rows": len(table),
+            "leave_one_device_out": {"mae": float(np.mean(errors)), "max_error": float(np.max(errors)),
+                                     "coverage": float(np.mean(covered)), "mean_width": float(np.mean(widths))}}
 
 
 def main(argv=None) -> int:
@@ -79,19 +123,39 @@ def main(argv=None) -> int:
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--csv", default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--from-csv", default=None, help="skip the runs: read a CSV this script wrote earlier")
+    parser.add_argument("--fit", default=None, help="write the calibration (JSON) onboard reads, e.g. "
+                                                    "data/calibration/onboard_fbnet.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.members = 1, 3
     started = time.perf_counter()
-    table = run(args)
+    table = pd.read_csv(args.from_csv) if args.from_csv else run(args)
     for name in ("cv", "oob", "eq1", "insample"):
         error = table[name] - table["true"]
         print(f"{name:9s} mean error {error.mean():+.3f}  MAE {error.abs().mean():.3f}  "
               f"corr with truth {table[name].corr(table['true']):.2f}")
     print(f"{time.perf_counter() - started:.0f} s")
-    if args.csv:
+    if args.csv and not args.from_csv:
         Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.csv, index=False)
+    if len(table["device"].unique()) > 1:
+        calibration = fit(table)
+        loo = calibration["leave_one_device_out"]
+        print(f"calibrated rule (true ~ 1 + {' + '.join(calibration['features'])}), leave one device out: MAE "
+              f"{loo['mae']:.3f} (max {loo['max_error']:.3f}), {calibration['level']:.0%} interval covers "
+              f"{loo['coverage']:.0%}, mean width {loo['mean_width']:.3f}")
+        if args.fit:
+            import json
+            import subprocess
+
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                    cwd=Path(__file__).parent).stdout.strip() or None
+            calibration.update(source=args.from_csv or args.csv, commit=commit,
+                               command="python " + " ".join(["benchmarks/calibration.py", *(argv or sys.argv[1:])]))
+            Path(args.fit).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.fit).write_text(json.dumps(calibration, indent=1) + "\n")
+            print(f"wrote {args.fit}")
     return 0
 
 

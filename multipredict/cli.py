@@ -342,6 +342,9 @@ class _StageBars:
 def cmd_onboard(args: argparse.Namespace) -> int:
     if args.out:  # first, before the engine is even imported: a bad --out must not cost a pretraining
         check_output_file(args.out, suffixes=TABLE_SUFFIXES, inputs={"--measurements": args.measurements})
+    if args.summary:
+        check_output_file(args.summary, flag="--summary", suffixes=(".json",), inputs={"--measurements": args.measurements,
+                                                                    **({"--out": args.out} if args.out else {})})
     from . import onboard, tasks
 
     sources = _split(args.sources)
@@ -362,6 +365,9 @@ def cmd_onboard(args: argparse.Namespace) -> int:
     if args.out:
         onboard.write_table(result.predictions, args.out)
         print(f"wrote predicted latency of {len(result.predictions)} archs to {args.out}")
+    if args.summary:
+        onboard.write_json(result.summary_record(), args.summary)
+        print(f"wrote the summary to {args.summary}")
     return 0
 
 
@@ -499,6 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     onboard.add_argument("--measurements", required=True, help="CSV (or parquet) with columns arch,latency_ms; "
                                                                "arch = id or arch string")
     onboard.add_argument("--out", help="write predicted latency for every arch (.csv or .parquet)")
+    onboard.add_argument("--summary", default=None, help="write a JSON summary: spearman_estimate, spearman_low, "
+                                                         "spearman_high, n_measurements, closest_source, advice, ...")
     onboard.add_argument("--name", default="my_device", help="your device's name")
     onboard.add_argument("--sources", default="", help="public devices to pretrain on (default: all HELP devices)")
     onboard.add_argument("--folds", type=_int_at_least(2, "each fold is predicted by a model fitted on the others"),

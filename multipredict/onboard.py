@@ -44,15 +44,32 @@ class OnboardResult:
     # one row per measured arch: arch_id, measured_ms, cv_predicted_ms (predicted by a fold that never saw it)
     cv_predictions: pd.DataFrame | None = field(default=None, repr=False)
     pretrained_from: str = "trained"  # where the pretrained source model came from: trained / cache / shipped
+    quality: dict = field(default_factory=dict, repr=False)  # see `quality_estimate`
 
     def summary(self) -> str:
         trained = {"head": "; fine-tuned the hardware embedding and head (the arch body kept: a public device "
                            "ranks your archs closely)",
                    "all": "; fine-tuned every weight (no public device ranks your archs closely)"}
+        q = self.quality
+        quality = ""
+        if q:
+            quality = (f"; estimated Spearman on the archs you did not measure {q['spearman_estimate']:.3f} "
+                       f"({q['level']:.0%} interval {q['spearman_low']:.3f}-{q['spearman_high']:.3f}, "
+                       f"{q['interval_from']}); {q['advice']}")
         return (f"device {self.device!r} on {self.space}: {self.n_measurements} measurements; closest public device "
-                f"(Eq. 1) {self.closest_source}{trained.get(self.fine_tuned, '')}; {self.cv_folds}-fold "
+                f"(Eq. 1) {self.closest_source}{trained.get(self.fine_tuned, '')}{quality}; {self.cv_folds}-fold "
                 f"cross-validated Spearman on your samples {self.cv_spearman:.3f} (Kendall {self.cv_kendall:.3f}); "
                 f"predicted {len(self.predictions)} archs; pretrained model: {self._pretrained_source()}")
+
+    def summary_record(self) -> dict:
+        """What ``onboard --summary FILE`` writes (JSON): the estimate and its interval, the advice,
+        the closest public device, the cross-validated estimate, and the settings."""
+        return {"device": self.device, "space": self.space, "n_measurements": self.n_measurements,
+                "closest_source": self.closest_source, "fine_tuned": self.fine_tuned, **self.quality,
+                "cv_spearman": self.cv_spearman, "cv_kendall": self.cv_kendall, "cv_folds": self.cv_folds,
+                "predicted_archs": len(self.predictions), "pretrained_from": self._pretrained_source(),
+                "settings": {k: (v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
+                             for k, v in self.settings.items()}}
 
     def _pretrained_source(self) -> str:
         if self.pretrained_from in ("trained", "memory"):
@@ -129,7 +146,8 @@ def onboard(space: str, measurements, *, device: str = "my_device", source_devic
     ``predictor_options``: passed to :class:`multipredict.methods.transfer.BenchmarkTransfer`
     (``encoding``, ``embedding``, ``source_epochs``, ``target_epochs``, ...).
     ``progress``: optional ``callable(stage: str, fraction: float)``; stages ``pretrain`` (only when
-    no cached or shipped pretraining matches), ``cross-validate`` and ``predict``.
+    no cached or shipped pretraining matches), ``cross-validate``, ``estimate`` (the out-of-bag
+    quality estimate, `quality_estimate`) and ``predict``.
     ``threads``: torch threads while it runs (restored afterwards; None keeps the current). These
     small models are overhead-bound: one thread measured 10 s against 60 s with two on a busy
     2-core machine, and no slower on an idle one.
@@ -177,7 +195,12 @@ def _onboard(space: str, measurements, *, device: str, source_devices, folds: in
         del predictor.targets_[name]
         if progress is not None:
             progress("cross-validate", (k + 1) / len(parts))
+    oob = bootstrap_estimate(predictor, device, ids, latency, members=OOB_MEMBERS, seed=seed)
+    if progress is not None:
+        progress("estimate", 1.0)
     target = predictor.add_device(device, ids, latency)
+    eq1 = max((v for v in target.correlations.values() if np.isfinite(v)), default=float("nan"))
+    quality = quality_estimate(space, oob, eq1, len(ids))
     everything = predictor.pool_ids_ if predict_archs is None else np.asarray(predict_archs, dtype=np.int64)
     predicted = predictor.predict(device, everything)
     module = spaces.get(space)
@@ -194,9 +217,65 @@ def _onboard(space: str, measurements, *, device: str, source_devices, folds: in
         cv_kendall=float(stats.kendalltau(held_out, latency).statistic), cv_folds=len(parts),
         closest_source=target.closest_source, source_devices=sources, fine_tuned=target.fine_tuned,
         cv_predictions=pd.DataFrame({"arch_id": ids, "measured_ms": latency, "cv_predicted_ms": held_out}),
-        pretrained_from=predictor.pretrained_from_,
+        pretrained_from=predictor.pretrained_from_, quality=quality,
         settings={"encoding": predictor.encoding, "embedding": predictor.embedding, "pool": predictor.pool_label_,
                   **{k: v for k, v in predictor_options.items()}})
+
+
+CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "data" / "calibration"
+OOB_MEMBERS = 8
+
+
+def load_calibration(space: str, directory: Path | None = None) -> dict | None:
+    """The calibration `benchmarks/calibration.py --fit` wrote for ``space`` (None if absent)."""
+    import json
+
+    path = (directory or CALIBRATION_DIR) / f"onboard_{space}.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def quality_estimate(space: str, oob: dict, eq1: float | None, n: int, calibration: dict | None = None) -> dict:
+    """The estimated Spearman on the unseen archs, with an interval and advice.
+
+    With a calibration (``data/calibration/onboard_<space>.json``, fitted by
+    ``benchmarks/calibration.py`` on HELP devices never seen in pretraining): ``true ~ a + b * oob +
+    c * eq1`` and that fit's residual quantiles. Without one: the out-of-bag estimate and the 10th-90th
+    percentiles of its members (not calibrated, and said so)."""
+    calibration = load_calibration(space) if calibration is None else calibration
+    raw = oob["spearman"]
+    values = {"oob": raw, "eq1": eq1 if eq1 is not None and np.isfinite(eq1) else raw}
+    if calibration and np.isfinite(raw):
+        coef = calibration["coef"]
+        estimate = float(coef[0] + sum(c * values[f] for c, f in zip(coef[1:], calibration["features"])))
+        estimate = min(estimate, 1.0)
+        low = min(estimate + calibration["residual_low"], 1.0)
+        high = min(estimate + calibration["residual_high"], 1.0)
+        level = float(calibration["level"])
+        source = (f"calibrated on {len(calibration['devices'])} public {space} devices held out from pretraining, "
+                  f"{calibration['samples']} measurements each")
+        gain = float(calibration["gain_coef"][0] + calibration["gain_coef"][1] * (1 - estimate))
+        if n != calibration["samples"]:
+            source += f"; you gave {n}, so the interval is a rough guide"
+    else:
+        members = oob.get("member_spearman") or [raw]
+        estimate, level = float(raw), 0.8
+        low, high = (float(v) for v in np.quantile(members, [0.1, 0.9]))
+        source = "bootstrap spread, not calibrated (no calibration file for this space)"
+        gain = float("nan")
+    if np.isfinite(gain):
+        advice = (f"measuring 10 more archs is expected to add {gain:+.3f}"
+                  + (" (likely worth it)" if gain >= 0.01 or high - low > 0.15 else " (little to gain)"))
+    else:
+        advice = "no calibration to predict what 10 more archs would add"
+    return {"spearman_estimate": round(estimate, 4), "spearman_low": round(low, 4), "spearman_high": round(high, 4),
+            "level": level, "interval_from": source, "expected_gain_10": None if not np.isfinite(gain) else round(gain, 4),
+            "advice": advice, "oob_spearman": round(float(raw), 4),
+            "eq1_spearman": None if eq1 is None or not np.isfinite(eq1) else round(float(eq1), 4)}
 
 
 def concordance(prediction, truth) -> tuple[float, int]:
@@ -258,6 +337,23 @@ def write_table(frame: pd.DataFrame, path) -> Path:
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_json(record: dict, path) -> Path:
+    """Write a JSON record atomically."""
+    import json
+
+    path = check_output_file(path, flag="summary file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        Path(tmp).write_text(json.dumps(record, indent=1, default=str) + "\n")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

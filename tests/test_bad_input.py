@@ -133,6 +133,11 @@ CASES = [
     Case("fig8-option-bad", ["reproduce", "fig8", "--quick", "--option", "lr=abc", "--out", "repro"], expect="abc"),
     Case("fig15-quick-repeats", ["reproduce", "fig15", "--quick", "--repeats", "3", "--out", "repro"],
          expect="--quick runs 1 repeat"),
+    Case("onboard-summary-not-json", ["onboard", "--space", "nb201", "--measurements", "m.csv", "--summary", "s.txt"],
+         files={"m.csv": GOOD_ROWS}, expect="--summary 's.txt'"),
+    Case("onboard-summary-is-the-measurements", ["onboard", "--space", "nb201", "--measurements", "m.json",
+                                                 "--summary", "m.json"], files={"m.json": GOOD_ROWS},
+         expect="--summary"),
     # suggest (issue 21)
     Case("suggest-k-above-candidates", ["suggest", "--space", "nb201", "--k", "5", "--candidates", "c.csv", "--out",
                                         "s.csv"], files={"c.csv": "arch\n1\n2\n3\n"}, expect="k=5 is more than the 3"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -55,9 +57,15 @@ def test_onboarding_a_held_out_public_device(tmp_path, capsys):
     ids = np.random.default_rng(0).choice(len(latency), 20, replace=False)
     path = _csv(tmp_path, list(zip(ids.tolist(), latency[ids])))
     out = tmp_path / "pred.csv"
+    summary = tmp_path / "summary.json"
     code = main(["onboard", "--space", "nb201", "--measurements", str(path), "--sources",
-                 "pixel3,silver_4114,1080ti_1", "--source-epochs", "3", "--target-epochs", "20", "--out", str(out)])
+                 "pixel3,silver_4114,1080ti_1", "--source-epochs", "3", "--target-epochs", "20", "--out", str(out),
+                 "--summary", str(summary)])
     assert code == 0
+    record = json.loads(summary.read_text())
+    assert record["n_measurements"] == 20 and record["closest_source"] == "pixel3"
+    assert -1 <= record["spearman_low"] <= record["spearman_estimate"] <= record["spearman_high"] <= 1
+    assert "10 more archs" in record["advice"] and record["level"] == 0.8
     printed = capsys.readouterr().out
     assert "cross-validated Spearman" in printed and "closest public device (Eq. 1) pixel3" in printed
     close = stats.spearmanr(help.latency("nb201", "pixel3")[ids], latency[ids]).statistic >= 0.85
@@ -67,3 +75,43 @@ def test_onboarding_a_held_out_public_device(tmp_path, capsys):
     unseen = predictions["measured_ms"].isna()
     rho = stats.spearmanr(predictions.loc[unseen, "predicted_ms"], latency[predictions.loc[unseen, "arch_id"]])
     assert rho.statistic > 0.7
+
+
+def test_out_of_bag_concordance_and_the_tau_to_rho_relation():
+    assert onboard.concordance([1, 2, 3, 4], [10, 20, 30, 40]) == (6.0, 6)
+    assert onboard.concordance([4, 3, 2, 1], [10, 20, 30, 40]) == (0.0, 6)
+    assert onboard.concordance([1, 1, 2], [1, 2, 3]) == (2.5, 3)  # a tied prediction counts half
+    assert onboard.tau_to_spearman(1.0) == pytest.approx(1.0) and onboard.tau_to_spearman(0.0) == 0.0
+    rng = np.random.default_rng(0)  # on a Gaussian pair the relation holds to sampling error
+    x = rng.normal(size=20000)
+    y = 0.8 * x + 0.6 * rng.normal(size=20000)
+    assert onboard.tau_to_spearman(stats.kendalltau(x, y).statistic) == pytest.approx(
+        stats.spearmanr(x, y).statistic, abs=0.01)
+
+
+def test_quality_estimate_uses_the_calibration_and_says_when_there_is_none():
+    calibration = {"features": ["oob", "eq1"], "coef": [0.5, 0.2, 0.3], "residual_low": -0.03,
+                   "residual_high": 0.02, "level": 0.8, "devices": ["a", "b"], "samples": 20,
+                   "gain_coef": [0.0, 0.1]}
+    q = onboard.quality_estimate("fbnet", {"spearman": 0.8, "member_spearman": [0.7, 0.9]}, 0.9, 20, calibration)
+    assert q["spearman_estimate"] == pytest.approx(0.5 + 0.16 + 0.27)
+    assert q["spearman_low"] == pytest.approx(0.93 - 0.03) and q["spearman_high"] == pytest.approx(0.95)
+    assert q["expected_gain_10"] == pytest.approx(0.1 * (1 - 0.93), abs=1e-4) and "little to gain" in q["advice"]
+    assert "calibrated on 2 public" in q["interval_from"]
+    raw = onboard.quality_estimate("fbnet", {"spearman": 0.8, "member_spearman": [0.6, 0.7, 0.9, 0.95]}, 0.9, 20,
+                                   calibration={})
+    assert raw["spearman_estimate"] == 0.8 and "not calibrated" in raw["interval_from"]
+    assert raw["spearman_low"] < 0.8 < raw["spearman_high"]
+
+
+def test_the_shipped_calibrations_were_fitted_on_devices_held_out_from_pretraining():
+    from multipredict import tasks
+
+    for space in ("nb201", "fbnet"):
+        calibration = onboard.load_calibration(space)
+        if calibration is None:
+            continue
+        train = set(tasks.device_set(f"{space}-default").train)
+        assert not train & set(calibration["devices"]) and len(calibration["devices"]) >= 10
+        loo = calibration["leave_one_device_out"]
+        assert loo["mae"] < 0.1 and 0 < loo["coverage"] <= 1
