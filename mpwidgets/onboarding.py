@@ -4,14 +4,19 @@
 them, the run's stage and progress, the ``multipredict.onboard.OnboardResult``) and runs
 ``multipredict.onboard.onboard`` in a background thread; ``OnboardingPanel`` is its view: a file
 upload (CSV or parquet) or a measured profile from ``data/latency/``, Run, a progress bar, then the
-cross-validated estimate, the closest public device, predicted-vs-measured, a summary and CSV
-downloads. Reading, validation, training and the estimate all come from ``multipredict``.
+estimated Spearman on the archs not measured with its interval and advice (the cross-validated
+estimate below it), the closest public device, predicted-vs-measured, a summary and downloads; and
+"Next archs to measure": ``multipredict.suggest.suggest`` given the archs already measured, as a
+table and a CSV in the format of ``multipredict suggest``. Reading, validation, training, the
+estimates and the choice of archs all come from ``multipredict``.
 
     from mpwidgets import OnboardingModel, OnboardingPanel
     OnboardingPanel(space="nb201")                                   # in a notebook
     model = OnboardingModel(space="nb201", options={"source_epochs": 2, "source_devices": ["pixel3", "gold_6226"]})
     model.profile = "cpu-1t-b1"; model.run(); model.wait()           # in a script or a test
     model.result.predictions                                         # multipredict.onboard.OnboardResult
+    model.suggest_k = 5; model.suggest_next(); model.wait()
+    model.suggestions                                                # order, arch, arch_id
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ import ipywidgets as w
 import pandas as pd
 from traitlets import Dict, Float, HasTraits, Instance, Int, Unicode, observe
 
+from multipredict import suggest as selection
 from multipredict.data import local
 from multipredict.errors import MultipredictError
 from multipredict.messages import user_message
-from multipredict.onboard import OnboardResult, onboard, read_measurements
+from multipredict.onboard import OnboardResult, _torch_threads, onboard, read_measurements
 
 from . import figures
 from .model import DONE, FAILED, IDLE, RUNNING, KernelUpdates, explain_error
@@ -50,7 +56,18 @@ PROFILE_SAMPLES = 20  # measurements taken from a profile by default: onboarding
 STAGES = {"load": "loading the public devices' data",
           "pretrain": "pretraining on the public devices (only when no cached or shipped model matches)",
           "cross-validate": "estimating the quality: cross-validation on your measurements",
+          "estimate": "estimating the Spearman on the archs you did not measure (out-of-bag fine-tunes)",
           "predict": "predicting every arch"}
+SUGGESTIONS_SHOWN = 20  # rows of the suggestions' table in the panel (the download has them all)
+SUGGEST_K = 10  # archs suggested by default: what the advice's "measuring 10 more archs" is about
+STRATEGY_NOTES = {  # one line each (multipredict.suggest's docstring has the details)
+    "random": "archs at random (the paper)",
+    "reference": "HELP's 10 reference archs first, then random (measured best on HELP's meta-test devices)",
+    "stratified": "spread evenly from fast to slow on the public devices' latency ranks",
+    "kcenter": "farthest from each other and from the archs measured, in the public devices' latency ranks",
+    "active": "where an ensemble fine-tuned on your measurements disagrees most (fits a predictor: seconds to "
+              "minutes)",
+    "reference+stratified": "HELP's reference archs, then spread evenly from fast to slow"}
 
 
 def options_from_environment() -> dict[str, Any]:
@@ -112,12 +129,22 @@ class OnboardingModel(HasTraits):
     progress = Float(0.0)
     message = Unicode("")
     result = Instance(OnboardResult, allow_none=True)
+    # the next archs to measure (multipredict.suggest), given the measurements
+    suggest_k = Int(SUGGEST_K, help="how many archs to suggest measuring next")
+    suggest_strategy = Unicode(selection.DEFAULT_STRATEGY, help="one of multipredict.suggest.STRATEGIES")
+    suggest_status = Unicode(IDLE)
+    suggest_message = Unicode("")
+    suggestions = Instance(pd.DataFrame, allow_none=True,
+                           help="order, arch, arch_id (multipredict.suggest.suggestion_table): the archs to measure "
+                                "next, in that order")
 
     def __init__(self, space: str = "nb201", options: dict | None = None, **traits: Any):
         self._updates = KernelUpdates(what="onboarding")
         self._thread: threading.Thread | None = None
         self._stage_started = 0.0
         self._run = 0  # a run's number: what a run posts after the inputs changed (another space) is dropped
+        self._suggest_thread: threading.Thread | None = None
+        self._ask = 0  # the same for a request for suggestions (dropped when the measurements, k or strategy change)
         super().__init__(space=space, options=dict(options or {}), **traits)
 
     # ---------------------------------------------------------------- inputs
@@ -170,6 +197,18 @@ class OnboardingModel(HasTraits):
         self._run += 1
         self.measurements, self.result, self.error, self.source = None, None, "", source
         self.status, self.stage, self.progress, self.message = IDLE, "", 0.0, ""
+        self._forget_suggestions()
+
+    @observe("suggest_k", "suggest_strategy")
+    def _on_suggest_inputs(self, change: dict) -> None:
+        if self.suggest_status == FAILED:  # its complaint was about the k or strategy now changed
+            self.error = ""
+        self._forget_suggestions()  # the table and its download always match the k and strategy shown
+
+    def _forget_suggestions(self) -> None:
+        self._ask += 1
+        with self.hold_trait_notifications():
+            self.suggestions, self.suggest_status, self.suggest_message = None, IDLE, ""
 
     def _busy(self) -> bool:
         if self.status == RUNNING:
@@ -189,6 +228,7 @@ class OnboardingModel(HasTraits):
         options = dict(self.options)
         self._run += 1
         with self.hold_trait_notifications():
+            self._forget_suggestions()
             self.result, self.error, self.status = None, "", RUNNING
             self._set_stage(self._run, "load", 0.0)
         args = (self._run, self.space, self.measurements.copy(), self.device.strip() or "my_device", options)
@@ -197,11 +237,14 @@ class OnboardingModel(HasTraits):
         return True
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ends and its result is in the model (scripts, tests)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                return False
+        """Block until the run and the request for suggestions end and their results are in the
+        model (scripts, tests)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in (self._thread, self._suggest_thread):
+            if thread is not None:
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    return False
         self._updates.apply()
         return True
 
@@ -248,7 +291,76 @@ class OnboardingModel(HasTraits):
             self.status, self.stage, self.progress = DONE, "done", 1.0
             self.message = f"done: predicted {len(result.predictions)} archs of {result.space}"
 
+    # ---------------------------------------------------------------- the next archs to measure
+    def suggest_next(self) -> bool:
+        """Start choosing the next ``suggest_k`` archs to measure (``multipredict.suggest.suggest``
+        with ``suggest_strategy``, given the measured archs and their latencies) in the background;
+        ``suggestions`` follows. False (``error`` says why) when it cannot start; the engine's own
+        complaints (k above the archs not yet measured, ...) come in ``error`` when it ends."""
+        if self._busy():
+            return False
+        if self.suggest_status == RUNNING:
+            self.error = "already choosing the next archs: wait for it to finish first"
+            return False
+        if self.measurements is None:
+            self.error = self.error or "no measurements yet: the next archs are chosen given those you measured"
+            return False
+        self._ask += 1
+        k, strategy = int(self.suggest_k), self.suggest_strategy
+        what = f"choosing {k} arch{'s' if k != 1 else ''} to measure next ({strategy})"
+        if strategy == "active":
+            what += ": fitting a predictor and fine-tuning an ensemble on your measurements"
+        with self.hold_trait_notifications():
+            self.suggestions, self.error, self.suggest_status, self.suggest_message = None, "", RUNNING, what + "..."
+        args = (self._ask, self.space, k, strategy, self.measurements["arch_id"].to_numpy().copy(),
+                self.measurements["latency_ms"].to_numpy().copy(), int(self.options.get("seed", 0)),
+                self.options.get("threads", 1))
+        self._suggest_thread = threading.Thread(target=self._suggest_work, args=args, daemon=True,
+                                                name="mpwidgets-suggest")
+        self._suggest_thread.start()
+        return True
+
+    def _suggest_work(self, ask: int, space: str, k: int, strategy: str, measured, measured_ms, seed: int,
+                      threads: int | None) -> None:
+        try:
+            with _torch_threads(threads):  # "active" fine-tunes: one torch thread, as onboard() runs
+                ids = selection.suggest(space, k, strategy=strategy, measured=measured, measured_ms=measured_ms,
+                                        seed=seed)
+            table = selection.suggestion_table(space, ids)
+        except Exception as error:  # in the error area, never a traceback
+            if user_message(error) is None:
+                log.exception("suggesting archs failed")
+            self._updates.post(functools.partial(self._suggest_failed, ask, error))
+            return
+        self._updates.post(functools.partial(self._suggest_done, ask, strategy, table))
+
+    def _suggest_failed(self, ask: int, error: Exception) -> None:
+        if ask != self._ask:
+            return
+        with self.hold_trait_notifications():
+            self.error = error_message(error)
+            self.suggest_status, self.suggest_message = FAILED, ""
+
+    def _suggest_done(self, ask: int, strategy: str, table: pd.DataFrame) -> None:
+        if ask != self._ask:
+            return
+        with self.hold_trait_notifications():
+            self.suggestions = table
+            self.suggest_status = DONE
+            self.suggest_message = (f"{len(table)} arch{'s' if len(table) != 1 else ''} to measure next ({strategy}), "
+                                    f"in the order to measure them; none of your {len(self.measurements)} measured "
+                                    "ones")
+
     # ---------------------------------------------------------------- what the panel offers
+    def quality_interval(self) -> str:
+        """The estimated Spearman on the archs not measured and its interval, as
+        "0.925 (80% interval 0.899-0.953)"; "" before a run (or from an engine without it)."""
+        q = self.result.quality if self.result is not None else {}
+        if not q or q.get("spearman_estimate") is None:
+            return ""
+        return (f"{q['spearman_estimate']:.3f} ({q['level']:.0%} interval {q['spearman_low']:.3f}-"
+                f"{q['spearman_high']:.3f})")
+
     def summary_rows(self) -> list[tuple[str, str]]:
         """The result as (what, value) rows for the panel's table."""
         r = self.result
@@ -257,14 +369,19 @@ class OnboardingModel(HasTraits):
         where = {"trained": "trained now", "cache": "from the cache", "shipped": "shipped with multipredict"}
         tuned = {"head": "hardware embedding + head (arch body kept)", "all": "every weight"}
         settings = ", ".join(f"{k}={v}" for k, v in r.settings.items())
+        estimate = [("estimated Spearman ρ, archs not measured", self.quality_interval())] if r.quality else []
         return [("device", r.device), ("search space", r.space), ("your measurements", str(r.n_measurements)),
-                ("cross-validated Spearman ρ", f"{r.cv_spearman:.3f} ({r.cv_folds} folds)"),
+                *estimate, ("cross-validated Spearman ρ", f"{r.cv_spearman:.3f} ({r.cv_folds} folds)"),
                 ("cross-validated Kendall τ", f"{r.cv_kendall:.3f}"),
                 ("closest public device (Eq. 1)", str(r.closest_source)),
                 ("fine-tuned", tuned.get(r.fine_tuned, str(r.fine_tuned))),
                 ("pretrained model", where.get(r.pretrained_from, r.pretrained_from)),
                 ("public devices", f"{len(r.source_devices)}: {', '.join(r.source_devices)}"),
                 ("archs predicted", str(len(r.predictions))), ("settings", settings)]
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _device_name(text: str) -> str:
@@ -320,21 +437,25 @@ class OnboardingPanel(w.VBox):
         self.summary.add_class("mp-onboard-summary")
         self.downloads = w.HTML()
         self.downloads.add_class("mp-onboard-downloads")
+        self.next_box = self._next_archs_section()
         settings = w.HTML(self._settings_note())
         help_text = w.HTML(
             "<h3 style='margin:4px 0'>Onboard your own device</h3>Give latencies you measured for a handful of "
             "archs (10-20; a CSV or parquet with columns <code>arch,latency_ms</code>, arch as id or arch string), "
             "or pick one of this machine's measured profiles. The predictor pretrained on the public devices adds "
-            "yours and predicts every arch; cross-validation on your own measurements says how far to trust it.")
+            "yours and predicts every arch, estimates how well it ranks the archs you did not measure (with an "
+            "interval) and says what measuring more would add; then it suggests which archs to measure next.")
         self.profile.observe(self._on_profile, "value")
         m.observe(self._sync_profiles, "space")
         m.observe(self._sync_profile, "profile")
         m.observe(self._refresh, ["measurements", "error", "status", "stage", "progress", "message", "source"])
         m.observe(self._show_result, "result")
+        m.observe(self._show_suggestions, ["suggestions", "suggest_status", "suggest_message", "suggest_strategy"])
         self._syncing = False
         self._sync_profiles()
         self._refresh()
         self._show_result()
+        self._show_suggestions()
         self.children = [
             help_text, settings,
             w.HBox([self.upload, self.profile, self.profile_samples], layout=w.Layout(flex_flow="row wrap",
@@ -343,8 +464,44 @@ class OnboardingPanel(w.VBox):
             self.estimate, w.HBox([self.figure_box, w.VBox([self.summary, self.downloads],
                                                            layout=w.Layout(width="45%"))],
                                   layout=w.Layout(width="100%", flex_flow="row wrap")),
+            self.next_box,
         ]
         self.add_class("mp-onboarding")
+
+    def _next_archs_section(self) -> w.VBox:
+        """"Next archs to measure": k, the strategy, a button, the table and its download."""
+        m = self.model
+        self.suggest_k = w.IntText(value=m.suggest_k, description="how many", style={"description_width": "initial"},
+                                   tooltip="how many archs to measure next", layout=w.Layout(width="140px"))
+        self.suggest_k.add_class("mp-onboard-suggest-k")
+        w.link((m, "suggest_k"), (self.suggest_k, "value"))
+        self.suggest_strategy = w.Dropdown(
+            options=[(f"{s} (default)" if s == selection.DEFAULT_STRATEGY else s, s) for s in selection.STRATEGIES],
+            value=m.suggest_strategy, description="strategy", style={"description_width": "initial"},
+            layout=w.Layout(width="270px"))
+        self.suggest_strategy.add_class("mp-onboard-suggest-strategy")
+        w.link((m, "suggest_strategy"), (self.suggest_strategy, "value"))
+        self.suggest_button = w.Button(description="Suggest archs", icon="list-ol",
+                                       tooltip="choose the next archs to measure, given those you measured")
+        self.suggest_button.add_class("mp-onboard-suggest")
+        self.suggest_button.on_click(self._on_suggest)
+        self.strategy_note = w.HTML()
+        self.strategy_note.add_class("mp-onboard-strategy-note")
+        self.suggest_status = w.HTML()
+        self.suggest_status.add_class("mp-onboard-suggest-status")
+        self.suggestions = w.HTML()
+        self.suggestions.add_class("mp-onboard-suggestions")
+        self.suggest_download = w.HTML()
+        self.suggest_download.add_class("mp-onboard-suggest-downloads")
+        heading = w.HTML("<h4 style='margin:10px 0 2px 0'>Next archs to measure</h4><small>Measure these on your "
+                         "device, add them to your measurements and run again: the estimate above says what that "
+                         "should add. None of them is one you measured.</small>")
+        box = w.VBox([heading, w.HBox([self.suggest_k, self.suggest_strategy, self.suggest_button],
+                                      layout=w.Layout(flex_flow="row wrap", grid_gap="12px")),
+                      self.strategy_note, self.suggest_status, self.suggestions, self.suggest_download],
+                     layout=w.Layout(width="100%", display="none"))
+        box.add_class("mp-onboard-next")
+        return box
 
     def _settings_note(self) -> str:
         options = self.model.options
@@ -394,11 +551,19 @@ class OnboardingPanel(w.VBox):
             log.exception("starting onboarding failed")
             self.model.error = error_message(error)
 
+    def _on_suggest(self, _button) -> None:
+        try:
+            self.model.suggest_next()
+        except Exception as error:
+            log.exception("starting the suggestions failed")
+            self.model.error = error_message(error)
+
     # ---------------------------------------------------------------- output
     def _refresh(self, change=None) -> None:
         m = self.model
         busy = m.status == RUNNING
         self.run_button.disabled = busy or m.measurements is None
+        self.suggest_button.disabled = busy or m.measurements is None or m.suggest_status == RUNNING
         self.upload.disabled = busy
         self.profile.disabled = self.profile_samples.disabled = busy or not self.model.profiles()
         self.source.value = f"<i>{html.escape(m.source)}</i>" if m.measurements is not None else ""
@@ -415,16 +580,29 @@ class OnboardingPanel(w.VBox):
 
     def _show_result(self, change=None) -> None:
         r = self.model.result
+        self.next_box.layout.display = "none" if r is None else "flex"
         if r is None:
             self.estimate.value = self.summary.value = self.downloads.value = ""
             self.figure_box.children = []
             self.figure = None
             return
+        interval = self.model.quality_interval()
+        quality = ""
+        if interval:
+            q = r.quality
+            quality = (
+                "<div class='mp-onboard-quality' style='font-size:17px;margin:6px 0 2px 0'>Estimated Spearman ρ on "
+                f"the archs you did not measure: <b>{html.escape(interval)}</b></div>"
+                f"<div class='mp-onboard-interval-from' style='font-size:11px;color:#666'>interval: "
+                f"{html.escape(str(q.get('interval_from', '')))}</div>"
+                "<div class='mp-onboard-advice' style='font-size:15px;margin:4px 0'>"
+                f"{html.escape(_sentence(str(q.get('advice', ''))))}; see <i>Next archs to measure</i> below</div>")
+        cv_size = "13px;color:#444" if quality else "15px"
         self.estimate.value = (
-            f"<div style='font-size:15px;margin:6px 0'>Cross-validated Spearman ρ <b>{r.cv_spearman:.3f}</b> "
-            f"(Kendall τ {r.cv_kendall:.3f}; {r.cv_folds} folds over your {r.n_measurements} measurements, each "
-            f"predicted by a fold that never saw it) · closest public device <b>{html.escape(str(r.closest_source))}"
-            "</b></div>")
+            f"{quality}<div style='font-size:{cv_size};margin:6px 0'>Cross-validated Spearman ρ "
+            f"<b>{r.cv_spearman:.3f}</b> (Kendall τ {r.cv_kendall:.3f}; {r.cv_folds} folds over your "
+            f"{r.n_measurements} measurements, each predicted by a fold that never saw it) · closest public device "
+            f"<b>{html.escape(str(r.closest_source))}</b></div>")
         # a fresh widget carries its whole state when created (as the results plot does at a run's end)
         figure = figure_widget(f"onboarding_{r.device}")
         figure.add_class("mp-onboard-figure")
@@ -443,4 +621,35 @@ class OnboardingPanel(w.VBox):
                                              f"{r.device}_cross_validation.csv", "text/csv",
                                              "cross-validated predictions of your measurements (CSV)",
                                              "mp-onboard-download-cv"))
+        if r.quality:
+            record = json.dumps(r.summary_record(), indent=1, default=str).encode()
+            links.append(_download_link(record, f"{r.device}_summary.json", "application/json",
+                                        "summary (JSON, as onboard --summary writes it)",
+                                        "mp-onboard-download-summary"))
         self.downloads.value = "Download: " + " · ".join(links)
+
+    def _show_suggestions(self, change=None) -> None:
+        m = self.model
+        self._refresh()
+        note = STRATEGY_NOTES.get(m.suggest_strategy, "")
+        self.strategy_note.value = (f"<small>{html.escape(m.suggest_strategy)}: {html.escape(note)}</small>"
+                                    if note else "")
+        self.suggest_status.value = (f"<span class='mp-status-{m.suggest_status}'>{html.escape(m.suggest_message)}"
+                                     "</span>" if m.suggest_message else "")
+        table = m.suggestions
+        if table is None:
+            self.suggestions.value = self.suggest_download.value = ""
+            return
+        shown = table.head(SUGGESTIONS_SHOWN)
+        head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in table.columns)
+        rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                       for row in shown.itertuples(index=False))
+        more = (f"<div><small>... and {len(table) - len(shown)} more in the download</small></div>"
+                if len(table) > len(shown) else "")
+        self.suggestions.value = (f"<table class='mp-table' style='font-size:12px'><tr>{head}</tr>{rows}</table>"
+                                  f"{more}")
+        device = m.result.device if m.result is not None else _device_name(m.device)
+        self.suggest_download.value = "Download: " + _download_link(
+            table.to_csv(index=False).encode(), f"{device}_next_{len(table)}.csv", "text/csv",
+            f"the {len(table)} archs to measure next (CSV: order, arch, arch_id, as multipredict suggest writes)",
+            "mp-onboard-download-suggestions")

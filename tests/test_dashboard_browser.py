@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -184,8 +185,9 @@ def upload(page, panel, path: Path) -> None:
 
 
 def test_onboarding_panel_in_chromium(server, tmp_path):
-    """Upload a CSV of 20 fpga measurements (FBNet), run onboarding, see the estimate, the scatter and
-    download the predictions; then a bad CSV shows the CLI's message in the panel."""
+    """Upload a CSV of 20 fpga measurements (FBNet), run onboarding, see the estimate with its
+    interval, the scatter and download the predictions; ask for the next 5 archs to measure and
+    download them, ask for too many; then a bad CSV shows the CLI's message in the panel."""
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail("no /usr/bin/chromium in CI: scripts/install_browser.sh did not install it")
@@ -233,8 +235,42 @@ def test_onboarding_panel_in_chromium(server, tmp_path):
             assert download.value.suggested_filename == "fpga_20_predictions.csv"
             assert len(predictions) == 5000 and predictions["predicted_ms"].notna().all()
             assert predictions["measured_ms"].notna().sum() == 20
+            # the estimate on the archs not measured, with its interval (FBNet has a calibration) and the advice
+            text = estimate.inner_text()
+            found = re.search(r"did not measure: (\d\.\d{3}) \(80% interval (\d\.\d{3})-(\d\.\d{3})\)", text)
+            assert found and float(found[2]) <= float(found[1]) <= float(found[3]), text
+            assert "calibrated on" in text and "measuring 10 more archs is expected to add" in text.lower()
+            assert text.index("80% interval") < text.index("Cross-validated Spearman")
+            # the next archs to measure: 5, stratified; none of the 20 measured; the CSV multipredict suggest writes
+            next_archs = panel.locator(".mp-onboard-next")
+            playwright.expect(next_archs).to_be_visible()
+            strategy = next_archs.locator(".mp-onboard-suggest-strategy select")  # its options' values are labels
+            playwright.expect(strategy).to_have_value("reference (default)")
+            strategy.select_option(label="stratified")
+            k = next_archs.locator(".mp-onboard-suggest-k input")
+            playwright.expect(k).to_have_value("10")
+            k.fill("5")
+            k.press("Enter")
+            next_archs.locator(".mp-onboard-suggest").click()
+            playwright.expect(next_archs.locator(".mp-onboard-suggestions tr")).to_have_count(6, timeout=60_000)
+            assert "5 archs to measure next (stratified)" in next_archs.inner_text()
+            with page.expect_download(timeout=30_000) as download:
+                next_archs.locator(".mp-onboard-download-suggestions").click()
+            suggested = pd.read_csv(download.value.path())
+            assert download.value.suggested_filename == "fpga_20_next_5.csv"
+            assert list(suggested.columns) == ["order", "arch", "arch_id"] and len(suggested) == 5
+            assert not set(suggested["arch_id"]) & set(ids.tolist())
+            for arch in suggested["arch_id"]:
+                assert str(arch) in next_archs.locator(".mp-onboard-suggestions").inner_text()
             panel.scroll_into_view_if_needed()
             panel.screenshot(path=str(ARTIFACTS / "onboarding_after.png"))
+            # more than the archs not yet measured: the engine's one line in the error area, no table
+            k.fill("9999")
+            k.press("Enter")
+            playwright.expect(next_archs.locator(".mp-onboard-suggestions tr")).to_have_count(0)
+            next_archs.locator(".mp-onboard-suggest").click()
+            panel.locator(".mp-onboard-error").get_by_text("k=9999 is more than the").wait_for(timeout=30_000)
+            playwright.expect(next_archs.locator(".mp-onboard-download-suggestions")).to_have_count(0)
 
             upload(page, panel, bad)
             error = panel.locator(".mp-onboard-error")

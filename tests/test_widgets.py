@@ -402,11 +402,74 @@ def test_onboarding_a_measured_profile(mirror):
                     r"href='data:text/csv;base64,([^']+)'", panel.downloads.value)
     lines = base64.b64decode(csv.group(1)).decode().splitlines()
     assert lines[0] == "arch_id,arch,predicted_ms,measured_ms" and len(lines) == 15626
+    _check_quality_and_suggestions(panel)
     # a bad file afterwards: its message, and the old result is gone
     _upload(panel, "next.csv", b"arch,latency_ms\n1,2\n")
     assert m.result is None and panel.figure is None and panel.estimate.value == ""
+    assert m.suggestions is None and panel.suggestions.value == "" and panel.next_box.layout.display == "none"
     assert "next.csv" in html.unescape(panel.errors.value) and "at least 5" in m.error
     assert panel.run_button.disabled and m.run() is False
+
+
+def _check_quality_and_suggestions(panel) -> None:
+    """After a run: the estimate on the archs not measured with its interval, where the interval
+    comes from and the advice, above the cross-validated line; then the next archs to measure."""
+    import json
+
+    import pandas as pd
+
+    from multipredict import suggest
+
+    m, result = panel.model, panel.model.result
+    q = result.quality
+    interval = (f"{q['spearman_estimate']:.3f} ({q['level']:.0%} interval {q['spearman_low']:.3f}-"
+                f"{q['spearman_high']:.3f})")
+    assert q["level"] == 0.8 and "80% interval" in interval and m.quality_interval() == interval
+    shown = html.unescape(panel.estimate.value)
+    assert interval in shown and q["interval_from"] in shown and q["advice"][1:] in shown
+    assert shown.index(interval) < shown.index("Cross-validated Spearman")  # the estimate first, the CV value kept
+    assert f"{result.cv_spearman:.3f}" in shown and interval in html.unescape(panel.summary.value)
+    record = re.search(r"class='mp-onboard-download-summary' download='cpu-1t-b1_summary.json' "
+                       r"href='data:application/json;base64,([^']+)'", panel.downloads.value)
+    assert json.loads(base64.b64decode(record.group(1))) == json.loads(json.dumps(result.summary_record(), default=str))
+    # the next archs to measure: hidden before a run (test_a_bad_upload...), here with the engine's defaults
+    assert panel.next_box.layout.display != "none" and m.suggestions is None and panel.suggestions.value == ""
+    assert panel.suggest_k.value == 10 and panel.suggest_strategy.value == suggest.DEFAULT_STRATEGY
+    assert [v for _, v in panel.suggest_strategy.options] == list(suggest.STRATEGIES)
+    measured = set(m.measurements["arch_id"])
+    panel.suggest_k.value = 5
+    panel.suggest_button.click()
+    assert m.wait(60) and m.suggest_status == "done", m.error
+    table = m.suggestions
+    assert list(table.columns) == ["order", "arch", "arch_id"] and len(table) == 5
+    assert table["order"].tolist() == [1, 2, 3, 4, 5] and not measured & set(table["arch_id"])
+    expected = suggest.suggest("nb201", 5, measured=m.measurements["arch_id"], seed=0)
+    assert table["arch_id"].tolist() == expected and table.equals(suggest.suggestion_table("nb201", expected))
+    assert panel.suggestions.value.count("<tr>") == 6 and all(f"<td>{a}</td>" in panel.suggestions.value
+                                                             for a in expected)
+    assert "5 archs to measure next (reference)" in panel.suggest_status.value and m.error == ""
+    link = re.search(r"class='mp-onboard-download-suggestions' download='cpu-1t-b1_next_5.csv' "
+                     r"href='data:text/csv;base64,([^']+)'", panel.suggest_download.value)
+    import io
+
+    assert pd.read_csv(io.BytesIO(base64.b64decode(link.group(1)))).equals(table)  # as multipredict suggest writes
+    # another strategy or k drops the table (the download always matches what is shown); active uses the latencies
+    panel.suggest_strategy.value = "active"
+    assert m.suggestions is None and panel.suggest_download.value == "" and "disagrees" in panel.strategy_note.value
+    panel.suggest_k.value = 3
+    panel.suggest_button.click()
+    assert m.wait(120) and m.suggest_status == "done", m.error
+    assert len(m.suggestions) == 3 and not measured & set(m.suggestions["arch_id"])
+    # k above the archs not yet measured: the engine's one line in the error area
+    panel.suggest_strategy.value = "reference"
+    panel.suggest_k.value = 20_000
+    panel.suggest_button.click()
+    assert m.wait(60) and m.suggest_status == "failed"
+    assert "k=20000 is more than the 15605 candidate archs not yet measured" in html.unescape(panel.errors.value)
+    assert m.suggestions is None and panel.suggestions.value == "" and panel.suggest_download.value == ""
+    assert m.result is result and not panel.run_button.disabled  # the onboarding result stays
+    panel.suggest_k.value = 10
+    assert m.error == "" and panel.errors.value == "" and m.suggest_status == "idle"
 
 
 def test_a_bad_upload_says_what_the_cli_says(tmp_path, capsys):
@@ -429,6 +492,7 @@ def test_a_bad_upload_says_what_the_cli_says(tmp_path, capsys):
         cli = capsys.readouterr().err.removeprefix("multipredict: error: ").strip()
         assert code == 2 and m.error == cli.replace(str(path), name), name  # the CLI's words, the file's own name
     assert m.run() is False and m.status == IDLE and m.result is None
+    assert panel.next_box.layout.display == "none" and panel.suggest_button.disabled  # suggestions come after a run
     good = b"arch,latency_ms\n" + b"".join(b"%d,%d.5\n" % (i, i) for i in range(1, 8))
     _upload(panel, "my phone.csv", good)
     assert m.error == "" and len(m.measurements) == 7 and m.device == "my_phone" and not panel.run_button.disabled
