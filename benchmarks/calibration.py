@@ -79,7 +79,7 @@ def run(args) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-FEATURES = ("oob", "eq1")
+FEATURES = ("cv", "oob", "eq1")
 
 
 def fit(table: pd.DataFrame, features=FEATURES, level: float = 0.8) -> dict:
@@ -95,15 +95,24 @@ def fit(table: pd.DataFrame, features=FEATURES, level: float = 0.8) -> dict:
         return beta, np.quantile(residual, [(1 - level) / 2, (1 + level) / 2])
 
     beta, (q_low, q_high) = rule(table)
-    errors, covered, widths = [], [], []
-    for device in table["device"].unique():
-        train, test = table[table["device"] != device], table[table["device"] == device]
-        b, (lo, hi) = rule(train)
-        estimate = np.minimum(design(test) @ b, 1.0)
-        truth = test["true"].to_numpy(float)
-        errors += list(np.abs(estimate - truth))
-        covered += list((truth >= np.minimum(estimate + lo, 1)) & (truth <= np.minimum(estimate + hi, 1)))
-        widths += list(np.minimum(estimate + hi, 1) - np.minimum(estimate + lo, 1))
+
+    def leave_one_device_out(at_level):
+        nonlocal level
+        saved, level = level, at_level
+        errors, covered, widths = [], [], []
+        for device in table["device"].unique():
+            train, test = table[table["device"] != device], table[table["device"] == device]
+            b, (lo, hi) = rule(train)
+            estimate = np.minimum(design(test) @ b, 1.0)
+            truth = test["true"].to_numpy(float)
+            errors += list(np.abs(estimate - truth))
+            covered += list((truth >= np.minimum(estimate + lo, 1)) & (truth <= np.minimum(estimate + hi, 1)))
+            widths += list(np.minimum(estimate + hi, 1) - np.minimum(estimate + lo, 1))
+        level = saved
+        return errors, covered, widths
+
+    reliability = {str(p): float(np.mean(leave_one_device_out(p)[1])) for p in (0.5, 0.8, 0.9)}
+    errors, covered, widths = leave_one_device_out(level)
     gain = (table["true_plus10"] - table["true"]).to_numpy(float)
     gain_beta = np.linalg.lstsq(np.column_stack([np.ones(len(table)), 1 - design(table) @ beta]), gain,
                                 rcond=None)[0]
@@ -112,7 +121,8 @@ def fit(table: pd.DataFrame, features=FEATURES, level: float = 0.8) -> dict:
             "residual_high": float(q_high), "gain_coef": [float(v) for v in gain_beta],
             "devices": sorted(table["device"].unique().tolist()), "rows": len(table),
             "leave_one_device_out": {"mae": float(np.mean(errors)), "max_error": float(np.max(errors)),
-                                     "coverage": float(np.mean(covered)), "mean_width": float(np.mean(widths))}}
+                                     "coverage": float(np.mean(covered)), "mean_width": float(np.mean(widths)),
+                                     "reliability": reliability}}
 
 
 def main(argv=None) -> int:
@@ -124,6 +134,8 @@ def main(argv=None) -> int:
     parser.add_argument("--csv", default=None)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--from-csv", default=None, help="skip the runs: read a CSV this script wrote earlier")
+    parser.add_argument("--reliability", default=None, help="write the reliability table (CSV): each estimate's "
+                                                           "error, the calibrated interval's coverage at 50/80/90%%")
     parser.add_argument("--fit", default=None, help="write the calibration (JSON) onboard reads, e.g. "
                                                     "data/calibration/onboard_fbnet.json")
     args = parser.parse_args(argv)
@@ -145,6 +157,15 @@ def main(argv=None) -> int:
         print(f"calibrated rule (true ~ 1 + {' + '.join(calibration['features'])}), leave one device out: MAE "
               f"{loo['mae']:.3f} (max {loo['max_error']:.3f}), {calibration['level']:.0%} interval covers "
               f"{loo['coverage']:.0%}, mean width {loo['mean_width']:.3f}")
+        if args.reliability:
+            rows = [{"space": calibration["space"], "estimate": name, "mae": float((table[name] - table["true"]).abs().mean()),
+                     "max_error": float((table[name] - table["true"]).abs().max())} for name in ("cv", "oob", "eq1")]
+            rows.append({"space": calibration["space"], "estimate": "calibrated (leave one device out)",
+                         "mae": loo["mae"], "max_error": loo["max_error"],
+                         **{f"covers_{float(p):.0%}": c for p, c in loo["reliability"].items()},
+                         "width_80%": loo["mean_width"]})
+            Path(args.reliability).parent.mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(rows).round(3).to_csv(args.reliability, index=False)
         if args.fit:
             import json
             import subprocess

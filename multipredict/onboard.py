@@ -200,7 +200,8 @@ def _onboard(space: str, measurements, *, device: str, source_devices, folds: in
         progress("estimate", 1.0)
     target = predictor.add_device(device, ids, latency)
     eq1 = max((v for v in target.correlations.values() if np.isfinite(v)), default=float("nan"))
-    quality = quality_estimate(space, oob, eq1, len(ids))
+    cv_spearman = float(stats.spearmanr(held_out, latency).statistic)
+    quality = quality_estimate(space, oob, eq1, len(ids), cv=cv_spearman)
     everything = predictor.pool_ids_ if predict_archs is None else np.asarray(predict_archs, dtype=np.int64)
     predicted = predictor.predict(device, everything)
     module = spaces.get(space)
@@ -213,7 +214,7 @@ def _onboard(space: str, measurements, *, device: str, source_devices, folds: in
         progress("predict", 1.0)
     return OnboardResult(
         device=device, space=space, n_measurements=len(ids), predictions=predictions,
-        cv_spearman=float(stats.spearmanr(held_out, latency).statistic),
+        cv_spearman=cv_spearman,
         cv_kendall=float(stats.kendalltau(held_out, latency).statistic), cv_folds=len(parts),
         closest_source=target.closest_source, source_devices=sources, fine_tuned=target.fine_tuned,
         cv_predictions=pd.DataFrame({"arch_id": ids, "measured_ms": latency, "cv_predicted_ms": held_out}),
@@ -239,16 +240,18 @@ def load_calibration(space: str, directory: Path | None = None) -> dict | None:
         return None
 
 
-def quality_estimate(space: str, oob: dict, eq1: float | None, n: int, calibration: dict | None = None) -> dict:
+def quality_estimate(space: str, oob: dict, eq1: float | None, n: int, calibration: dict | None = None, *,
+                     cv: float | None = None) -> dict:
     """The estimated Spearman on the unseen archs, with an interval and advice.
 
     With a calibration (``data/calibration/onboard_<space>.json``, fitted by
     ``benchmarks/calibration.py`` on HELP devices never seen in pretraining): ``true ~ a + b * oob +
-    c * eq1`` and that fit's residual quantiles. Without one: the out-of-bag estimate and the 10th-90th
+    c * eq1 (+ d * cv)`` (the features it names) and that fit's residual quantiles. Without one: the out-of-bag estimate and the 10th-90th
     percentiles of its members (not calibrated, and said so)."""
     calibration = load_calibration(space) if calibration is None else calibration
     raw = oob["spearman"]
-    values = {"oob": raw, "eq1": eq1 if eq1 is not None and np.isfinite(eq1) else raw}
+    values = {"oob": raw, "eq1": eq1 if eq1 is not None and np.isfinite(eq1) else raw,
+              "cv": cv if cv is not None and np.isfinite(cv) else raw}
     if calibration and np.isfinite(raw):
         coef = calibration["coef"]
         estimate = float(coef[0] + sum(c * values[f] for c, f in zip(coef[1:], calibration["features"])))
