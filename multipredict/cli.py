@@ -229,13 +229,13 @@ def _reproduce_accuracy(args: argparse.Namespace) -> int:
                         samples=tuple(_int_value("--samples", v) for v in _split(args.samples)) or None,
                         arms=tuple(_split(args.methods)) or None, source_fraction=args.source_fraction,
                         seed=args.seed, multitask_repeats=args.multitask_repeats)
-    if args.table != "fig8" and args.methods:
-        raise MultipredictError(f"--methods picks the arms of fig8; {args.table} runs all its arms. Drop --methods")
+    if args.table == "fig15" and args.methods:
+        raise MultipredictError("--methods picks the arms of fig8 and fig9; fig15 has none. Drop --methods")
     if args.table != "fig9":
         for name in ("tasks", "proxy_set", "multitask_repeats"):
             plan_options.pop(name)
         plan_options.pop("source_fraction")
-    if args.table != "fig8":
+    if args.table == "fig15":
         plan_options.pop("arms")
     repeats = 1 if args.quick else (args.repeats or 10)
     figures.plan(args.table, repeats=repeats, quick=args.quick, **plan_options)  # every input, before the folder
