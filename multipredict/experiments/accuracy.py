@@ -12,13 +12,8 @@ Every repeat is a true reset: a seed gives new few-shot and source draws and fre
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, wait
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -29,7 +24,7 @@ from ..data import accuracy as tasks_data
 from ..errors import MultipredictError, UnknownNameError
 from ..methods import accuracy as protocol
 from ..predictors.tasktransfer import AccuracyOptions, scale_labels
-from .store import ParquetStore
+from .units import Plan, Unit, atomic_text, run_plan, unit_key
 
 FIGURES = ("fig8", "fig9", "fig15")
 REVISION = 1  # bump when a change alters the rows a unit computes
@@ -56,18 +51,8 @@ PAPER_CLAIMS = {
 }
 
 
-@dataclass(frozen=True)
-class Unit:
-    """One resumable piece of work: ``call()`` returns its rows."""
-
-    key: str
-    label: str
-    call: Callable[[], list[dict]] = field(compare=False)
-
-
 def _key(figure: str, **parts) -> str:
-    text = json.dumps({"figure": figure, "revision": REVISION, **parts}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return unit_key(figure, REVISION, **parts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,13 +147,6 @@ def _fig15_unit(order: str, seed: int, samples: int, options: dict, max_removed:
 
 # --------------------------------------------------------------------------------------------
 # plans
-
-
-@dataclass
-class Plan:
-    figure: str
-    units: list[Unit]
-    settings: dict
 
 
 def _options(quick: bool, options: dict | None) -> dict:
@@ -274,79 +252,6 @@ def plan(figure: str, *, repeats: int = 10, quick: bool = False, options: dict |
 
 # --------------------------------------------------------------------------------------------
 # running
-
-
-def _run_unit(call: Callable[[], list[dict]]) -> tuple[list[dict], float]:
-    import torch
-
-    torch.set_num_threads(1)
-    started = time.perf_counter()
-    return call(), time.perf_counter() - started
-
-
-def run_plan(plan_: Plan, out_dir, *, workers: int = 1, progress: bool = True,
-             on_rows: Callable[[list[dict]], None] | None = None, cancel=None) -> pd.DataFrame:
-    """Run the units not yet stored under ``out_dir/store``; return every unit's rows.
-
-    ``cancel``: a `threading.Event`; once set, no new unit starts (finished ones are stored, so a
-    rerun resumes), and the frame's ``attrs["cancelled"]`` is True."""
-    from tqdm.auto import tqdm
-
-    store = ParquetStore(Path(out_dir) / "store")
-    rows: list[dict] = []
-    todo = []
-    for unit in plan_.units:
-        stored = store.load_trial(unit.key)
-        if stored is None:
-            todo.append(unit)
-        else:
-            rows += stored
-            if on_rows:
-                on_rows(stored)
-    bar = tqdm(total=len(plan_.units), initial=len(plan_.units) - len(todo), desc=plan_.figure, unit="unit",
-               disable=not progress)
-
-    def record(unit: Unit, unit_rows: list[dict], seconds: float) -> None:
-        for r in unit_rows:
-            r["unit_seconds"] = round(seconds, 3)
-        store.save_trial(unit.key, unit_rows)
-        rows.extend(unit_rows)
-        bar.update(1)
-        if on_rows:
-            on_rows(unit_rows)
-
-    try:
-        if workers <= 1:
-            for unit in todo:
-                if cancel is not None and cancel.is_set():
-                    break
-                bar.set_postfix_str(unit.label[:40])
-                record(unit, *_run_unit(unit.call))
-        else:
-            from .runner import _make_executor
-
-            with _make_executor("processes", workers) as pool:
-                pending = {}
-                waiting = iter(todo)
-
-                def fill():
-                    while len(pending) < 2 * workers and not (cancel is not None and cancel.is_set()):
-                        unit = next(waiting, None)
-                        if unit is None:
-                            return
-                        pending[pool.submit(_run_unit, unit.call)] = unit
-
-                fill()
-                while pending:
-                    done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-                    for future in done:
-                        record(pending.pop(future), *future.result())
-                    fill()
-    finally:
-        bar.close()
-    frame = pd.DataFrame(rows)
-    frame.attrs["cancelled"] = bool(cancel is not None and cancel.is_set())
-    return frame
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,12 +395,6 @@ def figures_html(figure: str, trials: pd.DataFrame) -> str:
                      for i, f in enumerate(parts))
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def reproduce_accuracy(figure: str, *, out_dir, repeats: int = 10, quick: bool = False, workers: int = 1,
                        progress: bool = True, **plan_options) -> pd.DataFrame:
     """Run (or resume) ``figure`` into ``out_dir``; returns the trials."""
@@ -508,13 +407,13 @@ def reproduce_accuracy(figure: str, *, out_dir, repeats: int = 10, quick: bool =
     trials["proxy_set"] = str(plan_.settings.get("proxy_set", "all 12"))
     trials.attrs["settings"] = plan_.settings
     trials.attrs["seconds"] = time.perf_counter() - started
-    _atomic_text(out / f"{figure}_trials.csv", trials.to_csv(index=False))
+    atomic_text(out / f"{figure}_trials.csv", trials.to_csv(index=False))
     summary = summarise(figure, trials)
     if figure == "fig9":
-        _atomic_text(out / "fig9_pairs.csv", fig9_pairs(trials).to_csv(index=False))
-        _atomic_text(out / "fig9_targets.csv", fig9_targets(trials).to_csv(index=False))
-        _atomic_text(out / "fig9_overview.csv", fig9_overview(trials).to_csv(index=False))
-    _atomic_text(out / f"{figure}.csv", summary.to_csv(index=False))
-    _atomic_text(out / f"{figure}.txt", comparison_text(figure, trials, plan_.settings))
-    _atomic_text(out / f"{figure}.html", figures_html(figure, trials))
+        atomic_text(out / "fig9_pairs.csv", fig9_pairs(trials).to_csv(index=False))
+        atomic_text(out / "fig9_targets.csv", fig9_targets(trials).to_csv(index=False))
+        atomic_text(out / "fig9_overview.csv", fig9_overview(trials).to_csv(index=False))
+    atomic_text(out / f"{figure}.csv", summary.to_csv(index=False))
+    atomic_text(out / f"{figure}.txt", comparison_text(figure, trials, plan_.settings))
+    atomic_text(out / f"{figure}.html", figures_html(figure, trials))
     return trials
