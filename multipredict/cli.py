@@ -249,6 +249,37 @@ def _reproduce_accuracy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce_crossspace(args: argparse.Namespace) -> int:
+    """``reproduce fig7``: latency transfer across search spaces (`experiments.crossspace`)."""
+    from .experiments import crossspace
+
+    if args.quick and args.repeats not in (None, 1):
+        raise MultipredictError(f"--quick runs 1 repeat, so --repeats {args.repeats} would be ignored; drop --repeats, "
+                                f"or drop --quick for a full run")
+    if args.repeats is not None and args.repeats < 1:
+        raise MultipredictError(f"--repeats {args.repeats} is not valid; expected a whole number >= 1 (e.g. 10)")
+    if args.executor not in (None, "serial", "processes"):
+        raise MultipredictError(f"--executor {args.executor} is not offered for fig7; use serial or processes "
+                                f"(--workers N)")
+    for flag, value in (("--methods", args.methods), ("--option", args.option), ("--tasks", args.tasks)):
+        if value:
+            raise MultipredictError(f"{flag} does not apply to fig7; its settings are --devices, --sources, "
+                                    f"--samples, --source-archs and --reference-rule")
+    repeats = 1 if args.quick else (args.repeats or 10)
+    plan_options = dict(devices=_split(args.devices) or None, sources=_split(args.sources) or None,
+                        samples=tuple(_int_value("--samples", v) for v in _split(args.samples)) or None,
+                        source_archs=args.source_archs, rule=args.reference_rule, seed=args.seed)
+    crossspace.plan("fig7", repeats=repeats, quick=args.quick, **plan_options)  # every input, before the folder
+    check_output_dir(args.out)
+    workers = args.workers or (1 if args.executor in (None, "serial") else 2)
+    crossspace.reproduce_crossspace("fig7", out_dir=args.out, repeats=repeats, quick=args.quick, workers=workers,
+                                    progress=not args.quiet, **plan_options)
+    print(Path(args.out, "fig7.txt").read_text())
+    print(f"wrote {args.out}/fig7.csv, fig7_overview.csv, fig7.txt, fig7.html and fig7_trials.csv (a rerun resumes "
+          f"from {args.out}/store)")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -256,6 +287,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     if args.table in ACCURACY_FIGURES:
         return _reproduce_accuracy(args)
+    if args.table == "fig7":
+        return _reproduce_crossspace(args)
+    for flag, value in (("--devices", args.devices), ("--sources", args.sources)):
+        if value:
+            raise MultipredictError(f"{flag} applies to fig7 only; {args.table}'s devices are its device sets "
+                                    f"(--parts)")
     options = dict(parse_option(text) for text in args.option)
     options = _check_reproduce(args, options)
     bar = tqdm(desc=f"{args.table} trials", unit="trial", disable=args.quiet)
@@ -458,9 +495,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     reproduce = sub.add_parser("reproduce", help="rerun a table or figure of the paper; prints ours beside the "
                                                  "published")
-    reproduce.add_argument("table", choices=["table1", "table2", "table3", "table4", *ACCURACY_FIGURES],
-                           help="table1-4: latency transfer; fig8 (accuracy from scratch), fig9 (accuracy transfer "
-                                "across the 28 tasks), fig15 (ZCP ablation)")
+    reproduce.add_argument("table", choices=["table1", "table2", "table3", "table4", "fig7", *ACCURACY_FIGURES],
+                           help="table1-4: latency transfer; fig7 (latency transfer across search spaces); fig8 "
+                                "(accuracy from scratch), fig9 (accuracy transfer across the 28 tasks), fig15 (ZCP "
+                                "ablation)")
+    reproduce.add_argument("--devices", default=None, help="fig7: comma list of the devices measured in both spaces "
+                                                          "(default: all 22)")
+    reproduce.add_argument("--sources", default=None, help="fig7: source spaces, nb201 and/or fbnet (default both "
+                                                          "directions)")
+    reproduce.add_argument("--source-archs", type=float, default=0.15,
+                           help="fig7: source archs, a share of the source space (0.15: the paper's text) or a count "
+                                "(100: the authors' code)")
+    reproduce.add_argument("--reference-rule", default="least", choices=["least", "most", "all"],
+                           help="fig7: HWL reference devices: the 16 least (authors' code) or most correlated with "
+                                "the target on NB201, or all 21 others")
     reproduce.add_argument("--tasks", default=None, help="fig9: comma list of tasks as space/task (default: all 28; "
                                                         "see `multipredict tasks`)")
     reproduce.add_argument("--proxy-set", default="common", help="fig9: common (the 9 proxies all tasks have), all "
