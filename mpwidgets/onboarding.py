@@ -41,7 +41,8 @@ from multipredict import suggest as selection
 from multipredict.data import local
 from multipredict.errors import MultipredictError
 from multipredict.messages import user_message
-from multipredict.onboard import OnboardResult, _torch_threads, onboard, read_measurements
+from multipredict.onboard import OnboardResult, onboard, read_measurements
+from multipredict.threads import torch_threads
 
 from . import figures
 from .model import DONE, FAILED, IDLE, RUNNING, KernelUpdates, explain_error
@@ -323,7 +324,7 @@ class OnboardingModel(HasTraits):
     def _suggest_work(self, ask: int, space: str, k: int, strategy: str, measured, measured_ms, seed: int,
                       threads: int | None) -> None:
         try:
-            with _torch_threads(threads):  # "active" fine-tunes: one torch thread, as onboard() runs
+            with torch_threads(threads):  # "active" fine-tunes: one torch thread, as onboard() runs
                 ids = selection.suggest(space, k, strategy=strategy, measured=measured, measured_ms=measured_ms,
                                         seed=seed)
             table = selection.suggestion_table(space, ids)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from scipy import stats
 from . import spaces, usercsv
 from .errors import MultipredictError
 from .outputs import check_output_file
+from .threads import torch_threads
 
 MIN_ROWS = 5
 ARCH_COLUMNS = ("arch", "arch_id")
@@ -152,22 +152,9 @@ def onboard(space: str, measurements, *, device: str = "my_device", source_devic
     small models are overhead-bound: one thread measured 10 s against 60 s with two on a busy
     2-core machine, and no slower on an idle one.
     """
-    with _torch_threads(threads):
+    with torch_threads(threads):
         return _onboard(space, measurements, device=device, source_devices=source_devices, folds=folds, seed=seed,
                         predict_archs=predict_archs, progress=progress, **predictor_options)
-
-
-@contextmanager
-def _torch_threads(threads: int | None):
-    import torch
-
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _onboard(space: str, measurements, *, device: str, source_devices, folds: int, seed: int, predict_archs,

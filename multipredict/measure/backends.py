@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import MultipredictError
+from ..threads import torch_threads
 from .profiles import DeviceProfile
 
 RunOnce = Callable[[], None]
@@ -32,15 +33,7 @@ INPUT_SEED = 0
 ONNX_OPSET = 17
 
 
-@contextmanager
-def fixed_torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with ``threads`` intra-op threads, restoring the previous count after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+fixed_torch_threads = torch_threads  # the package's one definition (multipredict.threads)
 
 
 def seeded_input(batch_shape: tuple[int, ...]) -> torch.Tensor:
