@@ -32,7 +32,7 @@ def execute(name: str, tmp_path: Path, **parameters) -> dict:
 def test_every_notebook_has_a_parameters_cell_and_no_functions():
     books = sorted(NOTEBOOKS.glob("*.ipynb"))
     assert {b.stem for b in books} >= {"dashboard", "task_distance", "latency_transfer", "adversarial",
-                                       "accuracy_transfer"}
+                                       "accuracy_transfer", "latency_across_spaces"}
     for path in books:
         cells = json.loads(path.read_text())["cells"]
         tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -147,3 +147,35 @@ def test_accuracy_transfer_notebook(tmp_path, mirror):
     pairs = pd.read_csv(out / "fig9_pairs.csv")
     assert sorted(pairs["source"]) == sorted(sources) and (pairs["target"] == target).all()
     assert pairs["ZCP transfer"].between(-1, 1).all()
+
+
+def test_latency_across_spaces_notebook(tmp_path, mirror):
+    """Fig 7's real arms on quick settings (a few seconds of training): FPGA, both directions."""
+    import math
+
+    out = tmp_path / "cross"
+    book = execute("latency_across_spaces", tmp_path, devices=["fpga"], samples=[2, 4], repeats=1, quick=True,
+                   out_dir=str(out))
+    outputs = [o for c in book["cells"] for o in c.get("outputs", [])]
+    tables = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
+    references = next(t for t in tables if "closest on nb201" in t)
+    assert "fpga" in references and "closest on fbnet" in references
+    shown = next(t for t in tables if "median HWL transfer" in t)  # the fig7 overview, as the notebook shows it
+    assert "nb201 -&gt; fbnet" in shown and "fbnet -&gt; nb201" in shown
+    closest = pd.read_csv(out / "reference_devices.csv", index_col="device")
+    assert list(closest.index) == ["fpga"] and (closest["references"] == 16).all()
+    assert closest[["Spearman nb201", "Spearman fbnet"]].stack().between(-1, 1).all()
+    arms = ["HWL transfer", "HWL scratch", "Vec scratch"]
+    table = pd.read_csv(out / "fig7_overview.csv")
+    assert sorted(table["direction"]) == ["fbnet -> nb201"] * 2 + ["nb201 -> fbnet"] * 2
+    assert sorted(table["samples"]) == [2, 2, 4, 4] and (table["devices"] == 1).all()
+    rhos = table[[f"median {arm}" for arm in arms]]
+    assert rhos.notna().all().all() and rhos.stack().between(-1, 1).all(), rhos
+    assert (table.loc[table["direction"] == "fbnet -> nb201", "median HWL transfer"] > 0.5).all()  # ours ~0.98
+    figures = [o["data"]["application/vnd.plotly.v1+json"] for o in outputs
+               if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert [f["layout"]["title"]["text"].split(":")[0] for f in figures] == ["fbnet -> nb201", "nb201 -> fbnet"]
+    for figure in figures:
+        lines = {t["name"]: t["y"] for t in figure["data"] if t.get("mode") == "lines+markers"}
+        assert sorted(lines) == sorted(arms)
+        assert all(len(y) == 2 and all(math.isfinite(v) and -1 <= v <= 1 for v in y) for y in lines.values()), lines
