@@ -341,9 +341,13 @@ def cmd_zcp(args: argparse.Namespace) -> int:
     if args.images is not None and not Path(args.images).is_dir():
         raise MultipredictError(f"--images {args.images!r} is not a folder; give a folder with one sub-folder of "
                                 f"images per class, or leave --images out for the seeded synthetic batch")
+    from .proxies.runner import ALL_PROXIES
+    from .proxies.scores import validate_proxies
+
+    proxies = validate_proxies(_split(args.proxies) or ALL_PROXIES)
     ids = select_archs(args.space, args.archs)
     table = run_zcp(args.space, ids, args.out, workers=args.workers, batch=args.images, batch_size=args.batch_size,
-                    seed=args.seed, progress=not args.quiet)
+                    seed=args.seed, progress=not args.quiet, proxies=proxies)
     print(f"{len(table)} archs with {args.space} zero-cost proxies in {args.out} (a rerun resumes)")
     return 0
 
@@ -575,6 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
     zcp.add_argument("--images", default=None, help="an image folder (one sub-folder per class, read with "
                                                     "Pillow) for a real batch; default: a seeded synthetic batch")
     zcp.add_argument("--batch-size", type=_int_at_least(1), default=64)
+    zcp.add_argument("--proxies", default="", help="comma list of proxies to compute (default: all 13), e.g. "
+                                                  "flops,params,synflow (the cheap ones)")
     zcp.add_argument("--seed", type=int, default=0)
     zcp.add_argument("--quiet", action="store_true")
     zcp.set_defaults(func=cmd_zcp)

@@ -175,6 +175,8 @@ CASES = [
          files={"afile": "x"}, expect="is a file"),
     Case("zcp-workers-0", ["zcp", "--space", "nb201", "--archs", "0-1", "--out", "z.csv", "--workers", "0"],
          expect="--workers"),
+    Case("zcp-unknown-proxy", ["zcp", "--space", "nb201", "--archs", "0-1", "--out", "z.csv", "--proxies", "foo"],
+         expect="unknown proxy 'foo'; valid proxies:"),
     Case("zcp-unknown-space", ["zcp", "--space", "nb999", "--archs", "0-1", "--out", "z.csv"], expect="nb999"),
     Case("zcp-images-missing", ["zcp", "--space", "nb201", "--archs", "0", "--out", "z.csv", "--images", "nowhere"],
          expect="--images"),
