@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import MultipredictError
+from .errors import MultipredictError, UnknownNameError
 from .messages import debug_requested, one_line, user_message
 from .outputs import TABLE_SUFFIXES, check_output_dir, check_output_file
 from .stopping import terminate_as_interrupt
@@ -280,6 +280,71 @@ def _reproduce_crossspace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce_search(args: argparse.Namespace) -> int:
+    """``reproduce fig10``: predictor-guided search on the whole NB201 space (`experiments.search`)."""
+    from .experiments import search as figure
+
+    if args.quick and args.repeats not in (None, 1):
+        raise MultipredictError(f"--quick runs 1 repeat, so --repeats {args.repeats} would be ignored; drop --repeats, "
+                                f"or drop --quick for a full run")
+    if args.repeats is not None and args.repeats < 1:
+        raise MultipredictError(f"--repeats {args.repeats} is not valid; expected a whole number >= 1 (e.g. 20)")
+    if args.executor not in (None, "serial", "processes"):
+        raise MultipredictError(f"--executor {args.executor} is not offered for fig10; use serial or processes")
+    for flag, value in (("--option", args.option), ("--tasks", args.tasks), ("--devices", args.devices),
+                        ("--sources", args.sources), ("--samples", args.samples)):
+        if value:
+            raise MultipredictError(f"{flag} does not apply to fig10; its settings are --datasets, --methods (arms) and "
+                                    f"--budget")
+    repeats = 1 if args.quick else (args.repeats or 20)
+    plan_options = dict(datasets=_split(args.datasets) or None, arms=_split(args.methods) or None,
+                        budget=args.budget, seed=args.seed)
+    figure.plan("fig10", repeats=repeats, quick=args.quick, **plan_options)
+    check_output_dir(args.out)
+    workers = args.workers or (1 if args.executor in (None, "serial") else 2)
+    figure.reproduce_search("fig10", out_dir=args.out, repeats=repeats, quick=args.quick, workers=workers,
+                            progress=not args.quiet, **plan_options)
+    print(Path(args.out, "fig10.txt").read_text())
+    print(f"wrote {args.out}/fig10.csv, fig10_near_optimal.csv, fig10.txt, fig10.html and fig10_trials.csv (a rerun "
+          f"resumes from {args.out}/store)")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from . import search
+    from .onboard import write_json, write_table
+
+    check_output_dir(args.out)
+    if args.space != "nb201":
+        raise MultipredictError(f"search covers --space nb201 (the space with whole-space accuracies); got "
+                                f"{args.space!r}")
+    if args.strategy == "predictor" and args.encoding not in search.ENCODINGS:
+        raise UnknownNameError("search encoding", args.encoding, search.ENCODINGS)
+    table = search.space_table(args.task)
+    trajectory = search.search(args.task, args.strategy, encoding=args.encoding, budget=args.budget, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(trajectory, out / "trajectory.csv")
+    from .spaces import nb201
+    from .spaces.models import build_nb201
+
+    chosen = int(trajectory["returned_arch"].iloc[-1])
+    record = {"space": "nb201", "task": args.task, "strategy": args.strategy, "encoding": args.encoding,
+              "trained_archs": len(trajectory), "arch_id": chosen, "arch": nb201.arch_string(chosen),
+              "val_accuracy": float(table.val[chosen]), "test_accuracy": float(table.test[chosen]),
+              "best_test_accuracy_in_space": table.best_test, "zcp_proxies": list(table.proxies.columns)}
+    write_json(record, out / "chosen.json")
+    import torch
+
+    model = build_nb201(chosen, num_classes={"cifar10": 10, "cifar100": 100}.get(args.task, 120)).eval()
+    torch.onnx.export(model, torch.zeros(1, 3, 32, 32), str(out / "chosen.onnx"), opset_version=17, dynamo=False)
+    print(f"after {len(trajectory)} trained archs: {record['arch']} (id {chosen}), validation {record['val_accuracy']:.2f}"
+          f", test {record['test_accuracy']:.2f} (the space's best test {table.best_test:.2f})")
+    print(f"wrote {out}/trajectory.csv, chosen.json and chosen.onnx (build it in torch with "
+          f"multipredict.spaces.models.build_nb201({chosen}))")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -289,6 +354,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return _reproduce_accuracy(args)
     if args.table == "fig7":
         return _reproduce_crossspace(args)
+    if args.table == "fig10":
+        return _reproduce_search(args)
     for flag, value in (("--devices", args.devices), ("--sources", args.sources)):
         if value:
             raise MultipredictError(f"{flag} applies to fig7 only; {args.table}'s devices are its device sets "
@@ -473,6 +540,17 @@ def build_parser() -> argparse.ArgumentParser:
     distance.add_argument("--format", choices=FORMATS, default="table")
     distance.set_defaults(func=cmd_distance)
 
+    search_parser = sub.add_parser("search", help="predictor-guided architecture search on the whole NB201 space")
+    search_parser.add_argument("--space", default="nb201")
+    search_parser.add_argument("--task", default="cifar10", choices=["cifar10", "cifar100", "ImageNet16-120"])
+    search_parser.add_argument("--strategy", default="predictor", choices=["predictor", "random", "evolution",
+                                                                          "zero-shot"])
+    search_parser.add_argument("--encoding", default="zcpvec", help="the predictor's encoding: vec, zcp or zcpvec")
+    search_parser.add_argument("--budget", type=_int_at_least(10), default=100, help="archs to train (default 100)")
+    search_parser.add_argument("--seed", type=int, default=0)
+    search_parser.add_argument("--out", required=True, help="folder for trajectory.csv, chosen.json, chosen.onnx")
+    search_parser.set_defaults(func=cmd_search)
+
     suggest_parser = sub.add_parser("suggest", help="which archs to measure next on a new device (for onboard)")
     suggest_parser.add_argument("--space", required=True, help="nb201 or fbnet")
     suggest_parser.add_argument("--k", type=_int_at_least(1), required=True, help="how many archs to suggest")
@@ -499,10 +577,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     reproduce = sub.add_parser("reproduce", help="rerun a table or figure of the paper; prints ours beside the "
                                                  "published")
-    reproduce.add_argument("table", choices=["table1", "table2", "table3", "table4", "fig7", *ACCURACY_FIGURES],
+    reproduce.add_argument("table", choices=["table1", "table2", "table3", "table4", "fig7", *ACCURACY_FIGURES,
+                                             "fig10"],
                            help="table1-4: latency transfer; fig7 (latency transfer across search spaces); fig8 "
                                 "(accuracy from scratch), fig9 (accuracy transfer across the 28 tasks), fig15 (ZCP "
                                 "ablation)")
+    reproduce.add_argument("--datasets", default=None, help="fig10: NB201 datasets (default cifar10, cifar100, "
+                                                           "ImageNet16-120)")
+    reproduce.add_argument("--budget", type=int, default=None, help="fig10: trained archs per search (default 100)")
     reproduce.add_argument("--devices", default=None, help="fig7: comma list of the devices measured in both spaces "
                                                           "(default: all 22)")
     reproduce.add_argument("--sources", default=None, help="fig7: source spaces, nb201 and/or fbnet (default both "
