@@ -132,9 +132,10 @@ def render_closest(frame: pd.DataFrame, section: dict) -> str:
 
 
 def render_table(frame: pd.DataFrame, section: dict) -> str:
-    """The CSV's ``columns`` (all by default), floats to ``digits``."""
+    """The CSV's ``columns`` (all by default; the ``part`` label only when the section has several
+    parts), floats to ``digits``."""
     digits = section.get("digits", 3)
-    columns = section.get("columns") or list(frame.columns)
+    columns = section.get("columns") or [c for c in frame.columns if c != "part" or len(section["parts"]) > 1]
     shown = frame[[c["name"] if isinstance(c, dict) else c for c in columns]].copy()
     shown.columns = [c.get("label", c["name"]) if isinstance(c, dict) else c for c in columns]
     for name in shown.columns:
