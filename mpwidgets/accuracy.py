@@ -477,7 +477,7 @@ class AccuracyModel(HasTraits):
         return True
 
     def _work(self, run: int, plan, cancel: threading.Event) -> None:
-        from multipredict.experiments.accuracy import run_plan
+        from multipredict.experiments.units import run_plan
 
         def on_rows(rows: list[dict]) -> None:
             self._updates.post(functools.partial(self._add_rows, run, [dict(r) for r in rows]))

@@ -208,18 +208,37 @@ def _check_reproduce(args: argparse.Namespace, options: dict) -> dict:
 ACCURACY_FIGURES = ("fig8", "fig9", "fig15")
 
 
-def _reproduce_accuracy(args: argparse.Namespace) -> int:
-    """``reproduce fig8|fig9|fig15``: the accuracy experiments (`experiments.accuracy`)."""
-    from .experiments import accuracy as figures
-
+def _figure_run(args: argparse.Namespace, default_repeats: int, not_for: dict[str, object] | None = None,
+                settings: str = "") -> tuple[int, int]:
+    """The checks every ``reproduce figN`` shares (quick vs repeats, the executor, flags that belong to
+    other figures); returns (repeats, workers)."""
     if args.quick and args.repeats not in (None, 1):
         raise MultipredictError(f"--quick runs 1 repeat, so --repeats {args.repeats} would be ignored; drop --repeats, "
                                 f"or drop --quick for a full run")
     if args.repeats is not None and args.repeats < 1:
-        raise MultipredictError(f"--repeats {args.repeats} is not valid; expected a whole number >= 1 (e.g. 10)")
+        raise MultipredictError(f"--repeats {args.repeats} is not valid; expected a whole number >= 1 (e.g. "
+                                f"{default_repeats})")
     if args.executor not in (None, "serial", "processes"):
         raise MultipredictError(f"--executor {args.executor} is not offered for {args.table}; use serial or processes "
                                 f"(--workers N)")
+    for flag, value in (not_for or {}).items():
+        if value:
+            raise MultipredictError(f"{flag} does not apply to {args.table}; its settings are {settings}")
+    repeats = 1 if args.quick else (args.repeats or default_repeats)
+    return repeats, args.workers or (1 if args.executor in (None, "serial") else 2)
+
+
+def _figure_done(args: argparse.Namespace, files: str) -> int:
+    print(Path(args.out, f"{args.table}.txt").read_text())
+    print(f"wrote {args.out}/{files} (a rerun resumes from {args.out}/store)")
+    return 0
+
+
+def _reproduce_accuracy(args: argparse.Namespace) -> int:
+    """``reproduce fig8|fig9|fig15``: the accuracy experiments (`experiments.accuracy`)."""
+    from .experiments import accuracy as figures
+
+    repeats, workers = _figure_run(args, 10)
     if not 0 < args.source_fraction <= 1:
         raise MultipredictError(f"--source-fraction {args.source_fraction} is outside (0, 1]; e.g. 0.15 (15% of "
                                 f"each source task's pool) or 1 (the whole pool)")
@@ -237,77 +256,46 @@ def _reproduce_accuracy(args: argparse.Namespace) -> int:
         plan_options.pop("source_fraction")
     if args.table == "fig15":
         plan_options.pop("arms")
-    repeats = 1 if args.quick else (args.repeats or 10)
     figures.plan(args.table, repeats=repeats, quick=args.quick, **plan_options)  # every input, before the folder
     check_output_dir(args.out)
-    workers = args.workers or (1 if args.executor in (None, "serial") else 2)
     figures.reproduce_accuracy(args.table, out_dir=args.out, repeats=repeats, quick=args.quick, workers=workers,
                                progress=not args.quiet, **plan_options)
-    print(Path(args.out, f"{args.table}.txt").read_text())
-    print(f"wrote {args.out}/{args.table}.csv, {args.table}.txt, {args.table}.html and {args.table}_trials.csv "
-          f"(a rerun resumes from {args.out}/store)")
-    return 0
+    return _figure_done(args, f"{args.table}.csv, {args.table}.txt, {args.table}.html and {args.table}_trials.csv")
 
 
 def _reproduce_crossspace(args: argparse.Namespace) -> int:
     """``reproduce fig7``: latency transfer across search spaces (`experiments.crossspace`)."""
     from .experiments import crossspace
 
-    if args.quick and args.repeats not in (None, 1):
-        raise MultipredictError(f"--quick runs 1 repeat, so --repeats {args.repeats} would be ignored; drop --repeats, "
-                                f"or drop --quick for a full run")
-    if args.repeats is not None and args.repeats < 1:
-        raise MultipredictError(f"--repeats {args.repeats} is not valid; expected a whole number >= 1 (e.g. 10)")
-    if args.executor not in (None, "serial", "processes"):
-        raise MultipredictError(f"--executor {args.executor} is not offered for fig7; use serial or processes "
-                                f"(--workers N)")
-    for flag, value in (("--methods", args.methods), ("--option", args.option), ("--tasks", args.tasks)):
-        if value:
-            raise MultipredictError(f"{flag} does not apply to fig7; its settings are --devices, --sources, "
-                                    f"--samples, --source-archs and --reference-rule")
-    repeats = 1 if args.quick else (args.repeats or 10)
+    repeats, workers = _figure_run(args, 10, {"--methods": args.methods, "--option": args.option,
+                                              "--tasks": args.tasks},
+                                   "--devices, --sources, --samples, --source-archs and --reference-rule")
     plan_options = dict(devices=_split(args.devices) or None, sources=_split(args.sources) or None,
                         samples=tuple(_int_value("--samples", v) for v in _split(args.samples)) or None,
                         source_archs=args.source_archs, rule=args.reference_rule, seed=args.seed)
     crossspace.plan("fig7", repeats=repeats, quick=args.quick, **plan_options)  # every input, before the folder
     check_output_dir(args.out)
-    workers = args.workers or (1 if args.executor in (None, "serial") else 2)
     crossspace.reproduce_crossspace("fig7", out_dir=args.out, repeats=repeats, quick=args.quick, workers=workers,
                                     progress=not args.quiet, **plan_options)
-    print(Path(args.out, "fig7.txt").read_text())
-    print(f"wrote {args.out}/fig7.csv, fig7_overview.csv, fig7.txt, fig7.html and fig7_trials.csv (a rerun resumes "
-          f"from {args.out}/store)")
-    return 0
+    return _figure_done(args, "fig7.csv, fig7_overview.csv, fig7.txt, fig7.html and fig7_trials.csv")
 
 
 def _reproduce_search(args: argparse.Namespace) -> int:
     """``reproduce fig10``: predictor-guided search on the whole NB201 space (`experiments.search`)."""
     from .experiments import search as figure
 
-    if args.quick and args.repeats not in (None, 1):
-        raise MultipredictError(f"--quick runs 1 repeat, so --repeats {args.repeats} would be ignored; drop --repeats, "
-                                f"or drop --quick for a full run")
-    if args.repeats is not None and args.repeats < 1:
-        raise MultipredictError(f"--repeats {args.repeats} is not valid; expected a whole number >= 1 (e.g. 20)")
-    if args.executor not in (None, "serial", "processes"):
-        raise MultipredictError(f"--executor {args.executor} is not offered for fig10; use serial or processes")
-    for flag, value in (("--option", args.option), ("--tasks", args.tasks), ("--devices", args.devices),
-                        ("--sources", args.sources), ("--samples", args.samples)):
-        if value:
-            raise MultipredictError(f"{flag} does not apply to fig10; its settings are --datasets, --methods (arms) and "
-                                    f"--budget")
-    repeats = 1 if args.quick else (args.repeats or 20)
+    repeats, workers = _figure_run(args, 20, {"--option": args.option, "--tasks": args.tasks,
+                                              "--devices": args.devices, "--sources": args.sources,
+                                              "--samples": args.samples},
+                                   "--datasets, --methods (arms) and --budget")
     plan_options = dict(datasets=_split(args.datasets) or None, arms=_split(args.methods) or None,
                         budget=args.budget, seed=args.seed)
     figure.plan("fig10", repeats=repeats, quick=args.quick, **plan_options)
     check_output_dir(args.out)
-    workers = args.workers or (1 if args.executor in (None, "serial") else 2)
     figure.reproduce_search("fig10", out_dir=args.out, repeats=repeats, quick=args.quick, workers=workers,
                             progress=not args.quiet, **plan_options)
-    print(Path(args.out, "fig10.txt").read_text())
-    print(f"wrote {args.out}/fig10.csv, fig10_near_optimal.csv, fig10.txt, fig10.html and fig10_trials.csv (a rerun "
-          f"resumes from {args.out}/store)")
-    return 0
+    return _figure_done(args, "fig10.csv, fig10_near_optimal.csv, fig10_regret.csv, fig10.txt, fig10.html and "
+                              "fig10_trials.csv")
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -13,9 +13,7 @@ Every repeat is a true reset: a seed gives new few-shot and source draws and fre
 from __future__ import annotations
 
 import json
-import time
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,7 +22,7 @@ from ..data import accuracy as tasks_data
 from ..errors import MultipredictError, UnknownNameError
 from ..methods import accuracy as protocol
 from ..predictors.tasktransfer import AccuracyOptions, scale_labels
-from .units import Plan, Unit, atomic_text, run_plan, unit_key
+from .units import Plan, Unit, run_and_write, unit_key
 
 FIGURES = ("fig8", "fig9", "fig15")
 REVISION = 1  # bump when a change alters the rows a unit computes
@@ -399,21 +397,16 @@ def reproduce_accuracy(figure: str, *, out_dir, repeats: int = 10, quick: bool =
                        progress: bool = True, **plan_options) -> pd.DataFrame:
     """Run (or resume) ``figure`` into ``out_dir``; returns the trials."""
     plan_ = plan(figure, repeats=1 if quick and repeats == 10 else repeats, quick=quick, **plan_options)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    trials = run_plan(plan_, out, workers=workers, progress=progress)
-    # every row says which proxies its ZCP features used (fig9's option; fig8/15 use all 12)
-    trials["proxy_set"] = str(plan_.settings.get("proxy_set", "all 12"))
-    trials.attrs["settings"] = plan_.settings
-    trials.attrs["seconds"] = time.perf_counter() - started
-    atomic_text(out / f"{figure}_trials.csv", trials.to_csv(index=False))
-    summary = summarise(figure, trials)
+
+    def prepare(trials: pd.DataFrame) -> None:
+        # every row says which proxies its ZCP features used (fig9's option; fig8/15 use all 12)
+        trials["proxy_set"] = str(plan_.settings.get("proxy_set", "all 12"))
+
+    outputs = {f"{figure}.csv": lambda t: summarise(figure, t).to_csv(index=False)}
     if figure == "fig9":
-        atomic_text(out / "fig9_pairs.csv", fig9_pairs(trials).to_csv(index=False))
-        atomic_text(out / "fig9_targets.csv", fig9_targets(trials).to_csv(index=False))
-        atomic_text(out / "fig9_overview.csv", fig9_overview(trials).to_csv(index=False))
-    atomic_text(out / f"{figure}.csv", summary.to_csv(index=False))
-    atomic_text(out / f"{figure}.txt", comparison_text(figure, trials, plan_.settings))
-    atomic_text(out / f"{figure}.html", figures_html(figure, trials))
-    return trials
+        outputs.update({"fig9_pairs.csv": lambda t: fig9_pairs(t).to_csv(index=False),
+                        "fig9_targets.csv": lambda t: fig9_targets(t).to_csv(index=False),
+                        "fig9_overview.csv": lambda t: fig9_overview(t).to_csv(index=False)})
+    outputs.update({f"{figure}.txt": lambda t: comparison_text(figure, t, plan_.settings),
+                    f"{figure}.html": lambda t: figures_html(figure, t)})
+    return run_and_write(plan_, out_dir, workers=workers, progress=progress, outputs=outputs, prepare=prepare)

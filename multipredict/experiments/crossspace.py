@@ -13,15 +13,13 @@ devices transfer beats each scratch arm), ``fig7.txt`` and ``fig7.html``.
 from __future__ import annotations
 
 import json
-import time
 from functools import partial
-from pathlib import Path
 
 import pandas as pd
 
 from ..errors import MultipredictError, UnknownNameError
 from ..methods import crossspace as protocol
-from .units import Plan, Unit, atomic_text, run_plan, unit_key
+from .units import Plan, Unit, run_and_write, unit_key
 
 FIGURES = ("fig7",)
 REVISION = 1
@@ -138,14 +136,8 @@ def reproduce_crossspace(figure: str = "fig7", *, out_dir, repeats: int = 10, qu
                          progress: bool = True, **plan_options) -> pd.DataFrame:
     """Run (or resume) ``figure`` into ``out_dir``; returns the trials."""
     plan_ = plan(figure, repeats=repeats, quick=quick, **plan_options)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    trials = run_plan(plan_, out, workers=workers, progress=progress)
-    trials.attrs["seconds"] = time.perf_counter() - started
-    atomic_text(out / f"{figure}_trials.csv", trials.to_csv(index=False))
-    atomic_text(out / f"{figure}.csv", summarise(trials).to_csv(index=False))
-    atomic_text(out / f"{figure}_overview.csv", overview(trials).to_csv(index=False))
-    atomic_text(out / f"{figure}.txt", comparison_text(trials, plan_.settings))
-    atomic_text(out / f"{figure}.html", figures_html(trials))
-    return trials
+    return run_and_write(plan_, out_dir, workers=workers, progress=progress, outputs={
+        f"{figure}.csv": lambda t: summarise(t).to_csv(index=False),
+        f"{figure}_overview.csv": lambda t: overview(t).to_csv(index=False),
+        f"{figure}.txt": lambda t: comparison_text(t, plan_.settings),
+        f"{figure}.html": figures_html})

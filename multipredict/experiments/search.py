@@ -12,16 +12,14 @@ of the space's best test accuracy), ``fig10_regret.csv`` (mean regret after 20/4
 from __future__ import annotations
 
 import json
-import time
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import search as engine
 from ..errors import MultipredictError, UnknownNameError
-from .units import Plan, Unit, atomic_text, run_plan, unit_key
+from .units import Plan, Unit, run_and_write, unit_key
 
 REVISION = 1
 ARMS = {"Vec": ("predictor", "vec"), "ZCP": ("predictor", "zcp"), "ZCPVec": ("predictor", "zcpvec"),
@@ -131,15 +129,9 @@ def figures_html(trials: pd.DataFrame) -> str:
 def reproduce_search(figure: str = "fig10", *, out_dir, repeats: int = 20, quick: bool = False, workers: int = 1,
                      progress: bool = True, **plan_options) -> pd.DataFrame:
     plan_ = plan(figure, repeats=repeats, quick=quick, **plan_options)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    trials = run_plan(plan_, out, workers=workers, progress=progress)
-    trials.attrs["seconds"] = time.perf_counter() - started
-    atomic_text(out / "fig10_trials.csv", trials.to_csv(index=False))
-    atomic_text(out / "fig10.csv", summarise(trials).to_csv(index=False))
-    atomic_text(out / "fig10_near_optimal.csv", near_optimal(trials).to_csv(index=False))
-    atomic_text(out / "fig10_regret.csv", regret_table(trials).to_csv(index=False))
-    atomic_text(out / "fig10.txt", comparison_text(trials, plan_.settings))
-    atomic_text(out / "fig10.html", figures_html(trials))
-    return trials
+    return run_and_write(plan_, out_dir, workers=workers, progress=progress, outputs={
+        "fig10.csv": lambda t: summarise(t).to_csv(index=False),
+        "fig10_near_optimal.csv": lambda t: near_optimal(t).to_csv(index=False),
+        "fig10_regret.csv": lambda t: regret_table(t).to_csv(index=False),
+        "fig10.txt": lambda t: comparison_text(t, plan_.settings),
+        "fig10.html": figures_html})

@@ -120,3 +120,22 @@ def atomic_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def run_and_write(plan_: Plan, out_dir, *, workers: int = 1, progress: bool = True,
+                  outputs: dict[str, Callable[[pd.DataFrame], str]] | None = None,
+                  prepare: Callable[[pd.DataFrame], None] | None = None) -> pd.DataFrame:
+    """`run_plan` into ``out_dir``, then write ``<figure>_trials.csv`` and each of ``outputs``
+    (file name -> text made from the trials) atomically; ``prepare(trials)`` may add columns first."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    trials = run_plan(plan_, out, workers=workers, progress=progress)
+    if prepare is not None:
+        prepare(trials)
+    trials.attrs["settings"] = plan_.settings
+    trials.attrs["seconds"] = time.perf_counter() - started
+    atomic_text(out / f"{plan_.figure}_trials.csv", trials.to_csv(index=False))
+    for name, make in (outputs or {}).items():
+        atomic_text(out / name, make(trials))
+    return trials
