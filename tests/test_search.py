@@ -65,3 +65,16 @@ def test_fig10_quick_run_reports_samples_to_near_optimal(tmp_path):
     near = pd.read_csv(tmp_path / "fig10_near_optimal.csv")
     assert set(near["arm"]) == {"random", "ZCP"} and set(trials["n_trained"]) == set(range(1, 21))
     assert "paper:" in (tmp_path / "fig10.txt").read_text()
+
+
+def test_without_plotly_the_figure_writers_leave_a_note_and_the_csvs_are_written(tmp_path, monkeypatch):
+    from multipredict.experiments import accuracy, crossspace, units
+    from multipredict.experiments import search as fig10
+
+    for module in (fig10, crossspace, accuracy):
+        monkeypatch.setattr(module, "plotly_or_none", lambda: None)
+    fig10.reproduce_search(out_dir=tmp_path, quick=True, repeats=1, progress=False, arms=["random"], budget=12)
+    assert (tmp_path / "fig10.html").read_text() == units.NO_PLOTLY_HTML
+    assert (tmp_path / "fig10_near_optimal.csv").stat().st_size > 0
+    assert crossspace.figures_html(None) == units.NO_PLOTLY_HTML
+    assert accuracy.figures_html("fig8", None) == units.NO_PLOTLY_HTML

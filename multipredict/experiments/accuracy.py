@@ -22,7 +22,7 @@ from ..data import accuracy as tasks_data
 from ..errors import MultipredictError, UnknownNameError
 from ..methods import accuracy as protocol
 from ..predictors.tasktransfer import AccuracyOptions, scale_labels
-from .units import Plan, Unit, run_and_write, unit_key
+from .units import NO_PLOTLY_HTML, Plan, Unit, plotly_or_none, run_and_write, unit_key
 
 FIGURES = ("fig8", "fig9", "fig15")
 REVISION = 1  # bump when a change alters the rows a unit computes
@@ -359,7 +359,9 @@ def comparison_text(figure: str, trials: pd.DataFrame, settings: dict) -> str:
 
 
 def figures_html(figure: str, trials: pd.DataFrame) -> str:
-    import plotly.graph_objects as go
+    go = plotly_or_none()
+    if go is None:
+        return NO_PLOTLY_HTML
     from plotly.subplots import make_subplots
 
     parts = []

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import MultipredictError, UnknownNameError
 from ..methods import crossspace as protocol
-from .units import Plan, Unit, run_and_write, unit_key
+from .units import NO_PLOTLY_HTML, Plan, Unit, plotly_or_none, run_and_write, unit_key
 
 FIGURES = ("fig7",)
 REVISION = 1
@@ -112,7 +112,9 @@ def comparison_text(trials: pd.DataFrame, settings: dict) -> str:
 
 
 def figures_html(trials: pd.DataFrame) -> str:
-    import plotly.graph_objects as go
+    go = plotly_or_none()
+    if go is None:
+        return NO_PLOTLY_HTML
 
     parts = []
     per_device = summarise(trials)

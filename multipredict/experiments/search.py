@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import search as engine
 from ..errors import MultipredictError, UnknownNameError
-from .units import Plan, Unit, run_and_write, unit_key
+from .units import NO_PLOTLY_HTML, Plan, Unit, plotly_or_none, run_and_write, unit_key
 
 REVISION = 1
 ARMS = {"Vec": ("predictor", "vec"), "ZCP": ("predictor", "zcp"), "ZCPVec": ("predictor", "zcpvec"),
@@ -111,7 +111,9 @@ def comparison_text(trials: pd.DataFrame, settings: dict) -> str:
 
 
 def figures_html(trials: pd.DataFrame) -> str:
-    import plotly.graph_objects as go
+    go = plotly_or_none()
+    if go is None:
+        return NO_PLOTLY_HTML
 
     parts = []
     for dataset, part in trials.groupby("dataset", sort=False):

@@ -122,6 +122,20 @@ def atomic_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+NO_PLOTLY_HTML = ("<p>plotly is not installed, so this run wrote no figures: <code>pip install "
+                  "'multipredict[workbench]'</code> and rerun (the trials come from the store).</p>\n")
+
+
+def plotly_or_none():
+    """``plotly.graph_objects`` when the workbench extra is installed, else None (figures are an
+    optional output of the engine: the CSVs never need plotly)."""
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        return None
+    return go
+
+
 def run_and_write(plan_: Plan, out_dir, *, workers: int = 1, progress: bool = True,
                   outputs: dict[str, Callable[[pd.DataFrame], str]] | None = None,
                   prepare: Callable[[pd.DataFrame], None] | None = None) -> pd.DataFrame:
