@@ -22,7 +22,7 @@ from ..data import accuracy as tasks_data
 from ..errors import MultipredictError, UnknownNameError
 from ..methods import accuracy as protocol
 from ..predictors.tasktransfer import AccuracyOptions, scale_labels
-from .units import NO_PLOTLY_HTML, Plan, Unit, plotly_or_none, run_and_write, unit_key
+from .units import NO_PLOTLY_HTML, Plan, Unit, figures_page, plotly_or_none, run_and_write, unit_key
 
 FIGURES = ("fig8", "fig9", "fig15")
 REVISION = 1  # bump when a change alters the rows a unit computes
@@ -391,8 +391,7 @@ def figures_html(figure: str, trials: pd.DataFrame) -> str:
             fig.update_layout(title=f"fig9, k = {k}: rows source task, columns target task", height=700,
                               width=2000)
             parts.append(fig)
-    return "\n".join(f.to_html(include_plotlyjs="cdn" if i == 0 else False, full_html=False)
-                     for i, f in enumerate(parts))
+    return figures_page(parts)
 
 
 def reproduce_accuracy(figure: str, *, out_dir, repeats: int = 10, quick: bool = False, workers: int = 1,

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import MultipredictError, UnknownNameError
 from ..methods import crossspace as protocol
-from .units import NO_PLOTLY_HTML, Plan, Unit, plotly_or_none, run_and_write, unit_key
+from .units import NO_PLOTLY_HTML, Plan, Unit, figures_page, plotly_or_none, run_and_write, unit_key
 
 FIGURES = ("fig7",)
 REVISION = 1
@@ -130,8 +130,7 @@ def figures_html(trials: pd.DataFrame) -> str:
                                 f"(band: 25-75% over devices)", xaxis_title="target samples k",
                           yaxis_title="Spearman", xaxis_type="log")
         parts.append(fig)
-    return "\n".join(f.to_html(include_plotlyjs="cdn" if i == 0 else False, full_html=False)
-                     for i, f in enumerate(parts))
+    return figures_page(parts)
 
 
 def reproduce_crossspace(figure: str = "fig7", *, out_dir, repeats: int = 10, quick: bool = False, workers: int = 1,

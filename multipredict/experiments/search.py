@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import search as engine
 from ..errors import MultipredictError, UnknownNameError
-from .units import NO_PLOTLY_HTML, Plan, Unit, plotly_or_none, run_and_write, unit_key
+from .units import NO_PLOTLY_HTML, Plan, Unit, figures_page, plotly_or_none, run_and_write, unit_key
 
 REVISION = 1
 ARMS = {"Vec": ("predictor", "vec"), "ZCP": ("predictor", "zcp"), "ZCPVec": ("predictor", "zcpvec"),
@@ -124,8 +124,7 @@ def figures_html(trials: pd.DataFrame) -> str:
         fig.update_layout(title=f"fig10, NB201 {dataset}: test accuracy of the returned arch (mean over trials)",
                           xaxis_title="trained archs", yaxis_title="test accuracy (%)")
         parts.append(fig)
-    return "\n".join(f.to_html(include_plotlyjs="cdn" if i == 0 else False, full_html=False)
-                     for i, f in enumerate(parts))
+    return figures_page(parts)
 
 
 def reproduce_search(figure: str = "fig10", *, out_dir, repeats: int = 20, quick: bool = False, workers: int = 1,

@@ -136,6 +136,12 @@ def plotly_or_none():
     return go
 
 
+def figures_page(figures) -> str:
+    """Plotly figures as one HTML fragment (plotly.js loaded once, from its CDN)."""
+    return "\n".join(f.to_html(include_plotlyjs="cdn" if i == 0 else False, full_html=False)
+                     for i, f in enumerate(figures))
+
+
 def run_and_write(plan_: Plan, out_dir, *, workers: int = 1, progress: bool = True,
                   outputs: dict[str, Callable[[pd.DataFrame], str]] | None = None,
                   prepare: Callable[[pd.DataFrame], None] | None = None) -> pd.DataFrame:
