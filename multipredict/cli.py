@@ -309,7 +309,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.strategy == "predictor" and args.encoding not in search.ENCODINGS:
         raise UnknownNameError("search encoding", args.encoding, search.ENCODINGS)
     table = search.space_table(args.task)
-    trajectory = search.search(args.task, args.strategy, encoding=args.encoding, budget=args.budget, seed=args.seed)
+    trajectory = search.search(args.task, args.strategy, encoding=args.encoding, budget=args.budget, seed=args.seed,
+                               progress=not args.quiet)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_table(trajectory, out / "trajectory.csv")
@@ -536,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_parser.add_argument("--encoding", default="zcpvec", help="the predictor's encoding: vec, zcp or zcpvec")
     search_parser.add_argument("--budget", type=_int_at_least(10), default=100, help="archs to train (default 100)")
     search_parser.add_argument("--seed", type=int, default=0)
+    search_parser.add_argument("--quiet", action="store_true", help="no progress bar")
     search_parser.add_argument("--out", required=True, help="folder for trajectory.csv, chosen.json, chosen.onnx")
     search_parser.set_defaults(func=cmd_search)
 

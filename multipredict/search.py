@@ -135,7 +135,7 @@ def _mutate(arch: int, rng: np.random.Generator) -> int:
 
 
 def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 100, seed: int = 0, init: int = 10,
-           batch: int = 10, tournament: int = 3, options=None) -> pd.DataFrame:
+           batch: int = 10, tournament: int = 3, options=None, progress: bool = False) -> pd.DataFrame:
     """One search: a row per trained arch, in order (``n_trained``, ``arch_id``, ``val``, ``test``),
     with the arch it would return so far (best validation accuracy), its ``returned_test`` accuracy
     and ``regret`` (the space's best test accuracy minus it)."""
@@ -177,8 +177,11 @@ def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 
             population.append(child)
             population.pop(0)
     else:
+        from tqdm.auto import tqdm
+
         X = features(dataset, encoding)
         o = options or AccuracyOptions()
+        bar = tqdm(total=budget, initial=len(trained), desc=f"search {dataset}", unit="arch", disable=not progress)
         while len(trained) < budget:
             ids = np.asarray(trained)
             model = fit_scratch(ArchFeatures(X[ids]), table.val[ids], o, seed=seed + len(trained))
@@ -187,6 +190,8 @@ def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 
             take = min(batch, budget - len(trained))
             picked = np.argsort(-prediction, kind="stable")[:take]
             trained += [int(a) for a in picked]
+            bar.update(len(picked))
+        bar.close()
     trained = np.asarray(trained[:budget], dtype=np.int64)
     val, test = table.val[trained], table.test[trained]
     best_index = np.array([int(np.argmax(val[:n + 1])) for n in range(len(trained))])
