@@ -298,39 +298,58 @@ def _reproduce_search(args: argparse.Namespace) -> int:
                               "fig10_trials.csv")
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    from . import search
-    from .onboard import write_json, write_table
+def _reproduce_budget(args: argparse.Namespace) -> int:
+    """``reproduce budget``: latency-budgeted search on three HELP devices (`experiments.search`)."""
+    from .experiments import search as figure
 
+    repeats, workers = _figure_run(args, 20, {"--option": args.option, "--tasks": args.tasks,
+                                              "--sources": args.sources, "--samples": args.samples},
+                                   "--datasets, --devices, --methods (arms) and --budget")
+    plan_options = dict(datasets=_split(args.datasets) or None, devices=_split(args.devices) or None,
+                        arms=_split(args.methods) or None, budget=args.budget, seed=args.seed)
+    figure.budget_plan(repeats=repeats, quick=args.quick, **plan_options)
     check_output_dir(args.out)
+    figure.reproduce_budget(out_dir=args.out, repeats=repeats, quick=args.quick, workers=workers,
+                            progress=not args.quiet, **plan_options)
+    return _figure_done(args, "budget.csv, budget_overview.csv, budget.txt, budget.html and budget_trials.csv")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from . import latencybudget, searchjob
+
     if args.space != "nb201":
         raise MultipredictError(f"search covers --space nb201 (the space with whole-space accuracies); got "
                                 f"{args.space!r}")
-    if args.strategy == "predictor" and args.encoding not in search.ENCODINGS:
-        raise UnknownNameError("search encoding", args.encoding, search.ENCODINGS)
-    table = search.space_table(args.task)
-    trajectory = search.search(args.task, args.strategy, encoding=args.encoding, budget=args.budget, seed=args.seed,
-                               progress=not args.quiet)
+    if args.level is not None and not 0 < args.level < 1:
+        raise MultipredictError(f"--level {args.level}: the conformal level must lie strictly between 0 and 1 "
+                                f"(default 0.95)")
+    if args.max_latency_ms is not None and args.device is None and args.measurements is None:
+        raise MultipredictError(f"--max-latency-ms {args.max_latency_ms:g} needs a device: give --device NAME (a "
+                                f"public device) or --measurements FILE (your device's arch,latency_ms)")
+    check_output_dir(args.out)
+    latency = searchjob.latency_for(device=args.device, measurements=args.measurements)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_table(trajectory, out / "trajectory.csv")
-    from .spaces import nb201
-    from .spaces.models import build_nb201
-
-    chosen = int(trajectory["returned_arch"].iloc[-1])
-    record = {"space": "nb201", "task": args.task, "strategy": args.strategy, "encoding": args.encoding,
-              "trained_archs": len(trajectory), "arch_id": chosen, "arch": nb201.arch_string(chosen),
-              "val_accuracy": float(table.val[chosen]), "test_accuracy": float(table.test[chosen]),
-              "best_test_accuracy_in_space": table.best_test, "zcp_proxies": list(table.proxies.columns)}
-    write_json(record, out / "chosen.json")
-    import torch
-
-    model = build_nb201(chosen, num_classes={"cifar10": 10, "cifar100": 100}.get(args.task, 120)).eval()
-    torch.onnx.export(model, torch.zeros(1, 3, 32, 32), str(out / "chosen.onnx"), opset_version=17, dynamo=False)
-    print(f"after {len(trajectory)} trained archs: {record['arch']} (id {chosen}), validation {record['val_accuracy']:.2f}"
-          f", test {record['test_accuracy']:.2f} (the space's best test {table.best_test:.2f})")
-    print(f"wrote {out}/trajectory.csv, chosen.json and chosen.onnx (build it in torch with "
-          f"multipredict.spaces.models.build_nb201({chosen}))")
+    result = searchjob.run_search(args.task, strategy=args.strategy, encoding=args.encoding, budget=args.budget,
+                                  seed=args.seed, latency=latency, max_ms=args.max_latency_ms,
+                                  level=args.level if args.level is not None else latencybudget.DEFAULT_LEVEL,
+                                  state_path=out / "search_state.json", progress=not args.quiet)
+    written = searchjob.write_search(result, out)
+    record = result.summary()
+    line = (f"after {record['trained_archs']} trained archs: {record['arch']} (id {record['arch_id']}), validation "
+            f"{record['val_accuracy']:.2f}, test {record['test_accuracy']:.2f}")
+    if args.max_latency_ms is not None:
+        line += (f"; {record['archs_counted_feasible']} archs counted under {args.max_latency_ms:g} ms on "
+                 f"{record['device']} (their best test {record['best_test_accuracy_counted_feasible']:.2f}); chosen "
+                 f"arch at {record['chosen_latency_ms']:.4g} ms ({record['latency_from']})")
+        if not record["chosen_latency_certain"]:
+            line += (f". Its latency is predicted: measure the archs of {out}/shortlist.csv in order and keep the "
+                     f"first under {args.max_latency_ms:g} ms")
+    else:
+        line += f" (the space's best test {record['best_test_accuracy_in_space']:.2f})"
+    print(line)
+    print(f"wrote {out}/{', '.join(written)} (build it in torch with "
+          f"multipredict.spaces.models.build_nb201({record['arch_id']}); a rerun resumes from "
+          f"{out}/search_state.json)")
     return 0
 
 
@@ -343,6 +362,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return _reproduce_accuracy(args)
     if args.table == "fig7":
         return _reproduce_crossspace(args)
+    if args.table == "budget":
+        return _reproduce_budget(args)
     if args.table == "fig10":
         return _reproduce_search(args)
     for flag, value in (("--devices", args.devices), ("--sources", args.sources)):
@@ -537,8 +558,18 @@ def build_parser() -> argparse.ArgumentParser:
     search_parser.add_argument("--encoding", default="zcpvec", help="the predictor's encoding: vec, zcp or zcpvec")
     search_parser.add_argument("--budget", type=_int_at_least(10), default=100, help="archs to train (default 100)")
     search_parser.add_argument("--seed", type=int, default=0)
+    search_parser.add_argument("--device", default=None, help="a public NB201 device (its measured latency of every "
+                                                              "arch); see `multipredict devices --space nb201`")
+    search_parser.add_argument("--measurements", default=None, help="your device: a CSV/parquet of arch,latency_ms "
+                                                                    "(5+ rows; 20 recommended); it is onboarded")
+    search_parser.add_argument("--max-latency-ms", type=float, default=None,
+                               help="search only archs under this latency on the device")
+    search_parser.add_argument("--level", type=float, default=None,
+                               help="conformal level of the latency margin for a device known by measurements "
+                                    "(default 0.95: with 20 measurements, the largest cross-validated ratio)")
     search_parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    search_parser.add_argument("--out", required=True, help="folder for trajectory.csv, chosen.json, chosen.onnx")
+    search_parser.add_argument("--out", required=True, help="folder for trajectory.csv, chosen.json, chosen.onnx "
+                                                             "(+ pareto.csv, shortlist.csv with a device; search.html)")
     search_parser.set_defaults(func=cmd_search)
 
     suggest_parser = sub.add_parser("suggest", help="which archs to measure next on a new device (for onboard)")
@@ -568,15 +599,18 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = sub.add_parser("reproduce", help="rerun a table or figure of the paper; prints ours beside the "
                                                  "published")
     reproduce.add_argument("table", choices=["table1", "table2", "table3", "table4", "fig7", *ACCURACY_FIGURES,
-                                             "fig10"],
+                                             "fig10", "budget"],
                            help="table1-4: latency transfer; fig7 (latency transfer across search spaces); fig8 "
                                 "(accuracy from scratch), fig9 (accuracy transfer across the 28 tasks), fig15 (ZCP "
-                                "ablation)")
-    reproduce.add_argument("--datasets", default=None, help="fig10: NB201 datasets (default cifar10, cifar100, "
-                                                           "ImageNet16-120)")
-    reproduce.add_argument("--budget", type=int, default=None, help="fig10: trained archs per search (default 100)")
+                                "ablation), fig10 (predictor-guided search), budget (search under a latency budget "
+                                "on three devices; beyond the paper)")
+    reproduce.add_argument("--datasets", default=None, help="fig10, budget: NB201 datasets (default cifar10, "
+                                                           "cifar100, ImageNet16-120)")
+    reproduce.add_argument("--budget", type=int, default=None, help="fig10, budget: trained archs per search (default "
+                                                                           "100)")
     reproduce.add_argument("--devices", default=None, help="fig7: comma list of the devices measured in both spaces "
-                                                          "(default: all 22)")
+                                                          "(default: all 22); budget: NB201 devices (default "
+                                                          "titan_rtx_256, pixel2, eyeriss)")
     reproduce.add_argument("--sources", default=None, help="fig7: source spaces, nb201 and/or fbnet (default both "
                                                           "directions)")
     reproduce.add_argument("--source-archs", type=float, default=0.15,
@@ -660,6 +694,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .measure.command import add_measure_parser
 
     add_measure_parser(sub)
+
+    from .yourmodels.cli import register as add_yourmodels_parsers
+
+    add_yourmodels_parsers(sub)  # encode, predict
 
     _add_debug_flag(parser)
     return parser

@@ -122,8 +122,28 @@ def _rng(seed: int, dataset: str, strategy: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(f"{dataset}:{strategy}".encode())])
 
 
-def initial(table: SpaceTable, seed: int, init: int) -> np.ndarray:
-    return _rng(seed, table.dataset, "init").choice(len(table), size=init, replace=False)
+def initial(table: SpaceTable, seed: int, init: int, candidates: np.ndarray | None = None) -> np.ndarray:
+    """The first ``init`` random archs of a trial (from ``candidates``, arch ids, when given)."""
+    rng = _rng(seed, table.dataset, "init")
+    if candidates is None:
+        return rng.choice(len(table), size=init, replace=False)
+    return rng.choice(np.asarray(candidates, dtype=np.int64), size=init, replace=False)
+
+
+def predict_accuracy(dataset: str, trained, *, encoding: str = "zcp", seed: int = 0, options=None) -> np.ndarray:
+    """Validation accuracy (%) of every arch of the space: the Table 14 predictor trained from scratch
+    on the ``trained`` arch ids (their own values are the table's)."""
+    from .encodings import ArchFeatures
+    from .predictors.tasktransfer import AccuracyOptions, fit_scratch
+
+    table, X = space_table(dataset), features(dataset, encoding)
+    ids = np.asarray(trained, dtype=np.int64)
+    model = fit_scratch(ArchFeatures(X[ids]), table.val[ids], options or AccuracyOptions(), seed=seed)
+    low, high = float(table.val[ids].min()), float(table.val[ids].max())
+    # back from the min-max scale the predictor learnt on (`scale_labels`) to accuracy points
+    prediction = low + np.asarray(model.predict(ArchFeatures(X)), dtype=float) * (high - low)
+    prediction[ids] = table.val[ids]
+    return prediction
 
 
 def _mutate(arch: int, rng: np.random.Generator) -> int:
@@ -135,24 +155,40 @@ def _mutate(arch: int, rng: np.random.Generator) -> int:
 
 
 def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 100, seed: int = 0, init: int = 10,
-           batch: int = 10, tournament: int = 3, options=None, progress: bool = False) -> pd.DataFrame:
+           batch: int = 10, tournament: int = 3, options=None, progress: bool = False,
+           allowed: np.ndarray | None = None, resume=None, on_batch=None) -> pd.DataFrame:
     """One search: a row per trained arch, in order (``n_trained``, ``arch_id``, ``val``, ``test``),
     with the arch it would return so far (best validation accuracy), its ``returned_test`` accuracy
-    and ``regret`` (the space's best test accuracy minus it)."""
-    from .encodings import ArchFeatures
-    from .predictors.tasktransfer import AccuracyOptions, fit_scratch
+    and ``regret`` (the best test accuracy among the allowed archs minus it).
+
+    ``allowed``: a boolean mask over arch ids (e.g. the archs under a latency budget,
+    `latencybudget.LatencyEstimate.feasible`); every strategy trains only allowed archs.
+    ``resume``: the arch ids a stopped run of the same search had trained (the ``predictor`` strategy
+    continues from them and gives the same result as an uninterrupted run); ``on_batch(trained)`` is
+    called after each of its batches (e.g. to save them)."""
+    from .predictors.tasktransfer import AccuracyOptions
 
     if strategy not in STRATEGIES:
         raise UnknownNameError("search strategy", strategy, STRATEGIES)
     table = space_table(dataset)
-    if not 1 <= init <= budget <= len(table):
-        raise MultipredictError(f"budget={budget} must lie in init..{len(table)} (init={init}; NB201 has "
-                                f"{len(table)} archs)")
+    if allowed is None:
+        candidates, mask = None, np.ones(len(table), dtype=bool)
+    else:
+        mask = np.asarray(allowed, dtype=bool)
+        if mask.shape != (len(table),):
+            raise MultipredictError(f"allowed has shape {mask.shape}; expected a boolean mask over the "
+                                    f"{len(table)} NB201 archs")
+        candidates = np.flatnonzero(mask)
+    space = int(mask.sum())
+    if not 1 <= init <= budget <= space:
+        within = "NB201 has" if allowed is None else "the allowed archs are"
+        raise MultipredictError(f"budget={budget} must lie in init..{space} (init={init}; {within} {space} archs)")
     rng = _rng(seed, dataset, strategy)
-    trained = list(initial(table, seed, init))
+    trained = list(initial(table, seed, init, candidates))
     seen = set(trained)
     if strategy == "random":
-        rest = rng.permutation(np.setdiff1d(np.arange(len(table)), trained))
+        pool = np.arange(len(table)) if candidates is None else candidates
+        rest = rng.permutation(np.setdiff1d(pool, trained))
         trained += list(rest[:budget - init])
     elif strategy == "zero-shot":
         from scipy import stats
@@ -163,15 +199,19 @@ def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 
         sign = np.sign(stats.spearmanr(table.proxies[best].to_numpy()[trained], table.val[trained],
                                        nan_policy="omit").statistic) or 1.0
         order = np.argsort(-sign * np.nan_to_num(table.proxies[best].to_numpy(), nan=-np.inf * sign), kind="stable")
-        trained += [int(a) for a in order if a not in seen][:budget - init]
+        trained += [int(a) for a in order if a not in seen and mask[a]][:budget - init]
     elif strategy == "evolution":
         population = list(trained)
         while len(trained) < budget:
             contenders = rng.choice(population, size=min(tournament, len(population)), replace=False)
             parent = max(contenders, key=lambda a: table.val[a])
             child = _mutate(int(parent), rng)
-            while child in seen:
+            for _ in range(1000):
+                if child not in seen and mask[child]:
+                    break
                 child = _mutate(child, rng)
+            else:  # the parent's neighbourhood is used up or outside the allowed archs: a random allowed arch
+                child = int(rng.choice(np.setdiff1d(np.flatnonzero(mask), trained)))
             trained.append(child)
             seen.add(child)
             population.append(child)
@@ -179,25 +219,32 @@ def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 
     else:
         from tqdm.auto import tqdm
 
-        X = features(dataset, encoding)
         o = options or AccuracyOptions()
+        if resume is not None and len(resume) > init:
+            resume = [int(a) for a in resume][:budget]
+            if resume[:init] != [int(a) for a in trained] or not mask[resume].all() or len(set(resume)) < len(resume):
+                raise MultipredictError("the saved search state does not belong to this search (other seed, task, "
+                                        "budget or latency limit); delete it or pick another --out")
+            trained = resume
         bar = tqdm(total=budget, initial=len(trained), desc=f"search {dataset}", unit="arch", disable=not progress)
         while len(trained) < budget:
-            ids = np.asarray(trained)
-            model = fit_scratch(ArchFeatures(X[ids]), table.val[ids], o, seed=seed + len(trained))
-            prediction = model.predict(ArchFeatures(X))
-            prediction[ids] = -np.inf
+            prediction = predict_accuracy(dataset, trained, encoding=encoding, seed=seed + len(trained), options=o)
+            prediction[np.asarray(trained)] = -np.inf
+            prediction[~mask] = -np.inf
             take = min(batch, budget - len(trained))
             picked = np.argsort(-prediction, kind="stable")[:take]
             trained += [int(a) for a in picked]
             bar.update(len(picked))
+            if on_batch is not None:
+                on_batch([int(a) for a in trained])
         bar.close()
     trained = np.asarray(trained[:budget], dtype=np.int64)
     val, test = table.val[trained], table.test[trained]
     best_index = np.array([int(np.argmax(val[:n + 1])) for n in range(len(trained))])
     returned = test[best_index]
+    best = float(np.max(table.test[mask]))
     return pd.DataFrame({"dataset": dataset, "strategy": strategy,
                          "encoding": encoding if strategy == "predictor" else "", "seed": seed,
                          "n_trained": np.arange(1, len(trained) + 1), "arch_id": trained, "val": val, "test": test,
                          "returned_arch": trained[best_index], "returned_test": returned,
-                         "regret": table.best_test - returned})
+                         "regret": best - returned})
