@@ -94,8 +94,9 @@ def register(subparsers) -> None:
     predict.add_argument("--out", required=True, help="predictions: model, predicted_ms, measured_ms (.csv/.parquet)")
     predict.add_argument("--summary", default=None, help="JSON summary (default: --out with the suffix .json)")
     predict.add_argument("--encoding", default="hwl", choices=ENCODINGS, help="features (default hwl)")
-    predict.add_argument("--predictor", default=DEFAULT_PREDICTOR, choices=list(PREDICTORS),
-                         help=f"estimator (default {DEFAULT_PREDICTOR})")
+    predict.add_argument("--predictor", default=DEFAULT_PREDICTOR, choices=["auto", *PREDICTORS],
+                         help="estimator (default auto: nnls on hwl, mlp on zcp and hwlzcp; see "
+                              "benchmarks/README.md)")
     predict.add_argument("--references", default="", help="comma list of the table's profiles HWL reads "
                                                           "(default: all)")
     predict.add_argument("--folds", default=None, help="'loo' or a number of folds (default: leave-one-out up to 20 "
