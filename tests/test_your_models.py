@@ -5,8 +5,10 @@ written)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -257,3 +259,46 @@ def test_the_benchmark_runs_quick(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "hwl nnls" in done.stdout and (tmp_path / "s.csv").stat().st_size > 0
     assert (tmp_path / "runs" / "your_models_quick" / "encodings.parquet").exists()
+
+
+def test_the_your_models_panel_without_a_browser(tmp_path):
+    pytest.importorskip("ipywidgets")
+    import base64
+    import html
+
+    from mpwidgets.yourmodels import YourModelsModel, YourModelsPanel
+
+    table, device = synthetic_encodings()
+    path = tmp_path / "enc.parquet"
+    table.to_parquet(path, index=False)
+    panel = YourModelsPanel()
+    m = panel.model
+    assert panel.run_button.disabled and m.run() is False and "encoding table" in m.error
+    panel.path.value = str(path)
+    panel.load_button.click()
+    assert m.encodings is not None and "30 encoded models" in panel.info.value and panel.run_button.disabled
+
+    def upload(name: str, content: bytes) -> None:
+        from datetime import datetime, timezone  # what the browser's FileUpload sends: a tuple of one file
+
+        panel.upload.value = ({"name": name, "type": "text/csv", "size": len(content), "content": memoryview(content),
+                               "last_modified": datetime.now(timezone.utc)},)
+
+    upload("mine.csv", b"model,latency_ms\nm0,1.0\nnot_encoded,2.0\nm2,3.0\n")
+    shown = html.unescape(panel.errors.value)
+    assert "mine.csv" in shown and "'not_encoded'" in shown and m.measurements is None and m.result is None
+    measured = device.iloc[:10]
+    upload("my device.csv", pd.DataFrame({"model": measured.index, "latency_ms": measured.to_numpy()})
+           .to_csv(index=False).encode())
+    assert m.error == "" and len(m.measurements) == 10 and not panel.run_button.disabled
+    panel.run_button.click()
+    assert m.result is not None and m.result.predictor == "nnls" and panel.figure is not None
+    ranking = m.ranking()
+    assert list(ranking["rank"]) == list(range(1, 31)) and ranking["predicted_ms"].is_monotonic_increasing
+    assert ranking.iloc[0]["model"] in panel.table.value and "cross-validated Spearman" in panel.summary.value
+    link = re.search(r"mp-yourmodels-download-predictions' download='predictions.csv' href='data:text/csv;base64,"
+                     r"([^']+)'", panel.downloads.value)
+    downloaded = pd.read_csv(io.BytesIO(base64.b64decode(link.group(1))))
+    assert len(downloaded) == 30 and list(downloaded.columns) == ["model", "predicted_ms", "measured_ms"]
+    panel.predictor.value = "closest"  # another setting forgets the result until Predict again
+    assert m.result is None and panel.figure is None
