@@ -13,7 +13,9 @@ from a handful of measurements, in the same search space; its settings are ``onb
 A mode switch at the top swaps the latency workbench for the accuracy mode (``mpwidgets.accuracy``:
 accuracy predictors transferred across the 28 NAS tasks, the paper's Fig 9). It loads nothing
 until it is first shown; ``Dashboard(mode="accuracy")``, ``?mode=accuracy`` or
-``$MPWIDGETS_MODE`` start in it.
+``$MPWIDGETS_MODE`` start in it. The search mode (``mpwidgets.search``) finds the most accurate
+NB201 arch under a latency budget on a public device or on the device onboarded in the onboarding
+panel; it too loads nothing until first shown (``mode="search"``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from .accuracy import AccuracyModel, AccuracyPanel
 from .model import ExperimentModel
 from .onboarding import OnboardingModel, OnboardingPanel, options_from_environment
 from .plugins import load_plugins
+from .search import SearchModel, SearchPanel
 from .views import (
     BudgetPicker,
     DevicePicker,
@@ -49,11 +52,13 @@ from .views import (
 
 ENV_SPACE, ENV_PRESET, ENV_PLUGINS = "MPWIDGETS_SPACE", "MPWIDGETS_PRESET", "MPWIDGETS_PLUGINS"
 ENV_MODE = "MPWIDGETS_MODE"
-MODES = {"latency": "Latency workbench", "accuracy": "Accuracy across tasks"}
+MODES = {"latency": "Latency workbench", "accuracy": "Accuracy across tasks", "search": "Search under a latency budget"}
 TITLES = {"latency": "Few-shot latency predictors: pick devices, a method and sample budgets, press Run. "
                      "Results are stored, so a choice already run comes back at once.",
           "accuracy": "Few-shot accuracy predictors across NAS tasks: pick source and target tasks and a budget, "
-                      "press Run. Finished units are kept, so a choice already run comes back at once."}
+                      "press Run. Finished units are kept, so a choice already run comes back at once.",
+          "search": "Search NB201 for the most accurate arch under a latency budget on a device (a public one, or "
+                    "yours once onboarded in the latency workbench's onboarding panel), press Run, click the front."}
 STYLE = """<style>
 .mp-title h2 {margin: 4px 0 2px 0}
 .mp-table, .mp-closest {border-collapse: collapse; font-size: 12px}
@@ -70,13 +75,13 @@ def _from_page(name: str) -> str | None:
 class Dashboard(w.VBox):
     """Search space and devices (lists and heatmap), methods, budgets, Run / Cancel, live plot,
     results table with downloads, an error area, and the onboarding panel; or, by the mode switch,
-    the accuracy mode. ``model`` holds the experiment's state, ``onboarding.model`` the
-    onboarding's, ``accuracy.model`` the accuracy mode's."""
+    the accuracy mode or the search mode. ``model`` holds the experiment's state, ``onboarding.model``
+    the onboarding's, ``accuracy.model`` the accuracy mode's, ``search.model`` the search mode's."""
 
     def __init__(self, space: str | None = None, preset: str | None = None, *, plugins=(),
                  store: ResultStore | str | None = "default", model: ExperimentModel | None = None,
                  onboard_options: dict | None = None, mode: str | None = None,
-                 accuracy: AccuracyModel | None = None, **traits):
+                 accuracy: AccuracyModel | None = None, search: SearchModel | None = None, **traits):
         load_plugins(list(plugins) + [p for p in os.environ.get(ENV_PLUGINS, "").split(",") if p])
         problem = ""
         if model is None:
@@ -116,6 +121,11 @@ class Dashboard(w.VBox):
             accuracy = AccuracyModel(space=model.space if model.space in ACCURACY_SPACES else "nb201", load="lazy",
                                      out_dir=Path(root) / "accuracy" if root is not None else None)
         self.accuracy = AccuracyPanel(model=accuracy)
+        if search is None:  # loads when first shown, with the device onboarded below if any (NB201)
+            root = getattr(model.store, "root", None)
+            search = SearchModel(load="lazy", onboarding=self.onboarding.model,
+                                 out_dir=Path(root) / "search" if root is not None else None)
+        self.search = SearchPanel(model=search)
         mode = mode or _from_page("mode") or os.environ.get(ENV_MODE) or "latency"
         if mode not in MODES:
             model.run_error = "\n".join(filter(None, [model.run_error, f"unknown mode {mode!r}; expected one of "
@@ -135,18 +145,22 @@ class Dashboard(w.VBox):
             self.errors, self.controls, self.plot, self.table,
             w.HTML("<hr>"), self.onboarding,
         ]
-        super().__init__([self.header, self.mode, *self.latency_parts, self.accuracy], layout=w.Layout(width="100%"))
+        super().__init__([self.header, self.mode, *self.latency_parts, self.accuracy, self.search],
+                         layout=w.Layout(width="100%"))
         self.add_class("mp-dashboard")
         self.mode.observe(self._show_mode, "value")
         self._show_mode()
 
     def _show_mode(self, change=None) -> None:
-        """Show one mode, hide the other (the onboarding panel belongs to the latency workbench)."""
+        """Show one mode, hide the others (the onboarding panel belongs to the latency workbench)."""
         mode = self.mode.value
         self.header.value = (STYLE + "<div class='mp-title'><h2>Multi-Predict workbench</h2>"
                             f"{html.escape(TITLES[mode])}</div>")
         for part in self.latency_parts:
             part.layout.display = None if mode == "latency" else "none"
         self.accuracy.layout.display = None if mode == "accuracy" else "none"
+        self.search.layout.display = None if mode == "search" else "none"
         if mode == "accuracy":
             self.accuracy.activate()
+        if mode == "search":
+            self.search.activate()
