@@ -233,6 +233,14 @@ def _paper_methods() -> MethodRegistry:
     ]:
         registry.register(name, f"{module}:fit_and_score", accepts_from=f"{module}:{model}", quick_options=quick,
                           needs_train_devices=needs_train, description=description, space_revisions=space_revisions)
+    # Figs 6, 16, 17: latency predictors trained from scratch on the target's k samples with each
+    # encoding (BRP-NAS's trainer with an MLP body; HWL's reference devices are the training devices)
+    for encoding, label in (("vec", "Vec"), ("zcp", "ZCP"), ("zcpvec", "ZCPVec"), ("hwl", "HWL"), ("hwlvec", "HWLVec")):
+        registry.register(f"Scratch {label}", "multipredict.baselines.brpnas:fit_and_score",
+                          accepts_from="multipredict.baselines.brpnas:BRPNASOptions", quick_options=BRPNAS_QUICK,
+                          needs_train_devices="hwl" in encoding,
+                          description=f"an MLP trained from scratch on the target's samples, {label} encoding",
+                          encoding=encoding, predictor="mlp")
     return registry
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 from ..errors import MultipredictError, UnknownNameError
 from ..protocols import SOURCE_SAMPLES
 from . import methods as method_registry
-from .paper_numbers import TABLES, paper_numbers
+from .paper_numbers import FIGURES, TABLES, paper_numbers
 from .runner import TrialResult, shared_executor
 from .spec import ExperimentSpec
 from .store import ParquetStore, ResultStore, run_cached
@@ -44,6 +44,9 @@ TITLES = {
     "table2": "Table 2: adversarial device sets, 20 samples (Spearman rho)",
     "table3": "Table 3: FBNet, HELP's device split (Spearman rho)",
     "table4": "Table 4: fewer pretraining samples per training device (Spearman rho)",
+    "fig6": "Fig 6: NB201 latency predictors from scratch against total hardware measurements (Spearman rho)",
+    "fig16": "Fig 16: the same on NB201's adversarial devices (Spearman rho)",
+    "fig17": "Fig 17: the same on FBNet (Spearman rho)",
 }
 QUICK_REPEATS = 1
 
@@ -66,6 +69,8 @@ class TablePart:
 
 
 _HELP_PROTOCOL = {"HELP": {"protocol": "help"}}
+SCRATCH_METHODS = ("Scratch Vec", "Scratch ZCP", "Scratch ZCPVec", "Scratch HWL", "Scratch HWLVec")
+SCRATCH_BUDGETS = (5, 10, 20, 40, 80, 160)
 # rows whose budget is not a few-shot sample count (FLOPs needs none, BRP-NAS trains on hundreds)
 FIXED_BUDGETS = ("FLOPs", "BRP-NAS")
 TABLE_PARTS: dict[str, list[TablePart]] = {
@@ -89,6 +94,12 @@ TABLE_PARTS: dict[str, list[TablePart]] = {
                          # (and each row keeps its own size, over the methods' quick cap)
                          quick_options={"source_epochs": 1, "source_samples": n})
                for space, n in (("fbnet", 4000), ("fbnet", 1000), ("nb201", 900), ("nb201", 50))],
+    # from scratch (Figs 6, 16, 17): the five encodings at growing k against the few-shot methods
+    **{figure: [TablePart(preset, {**dict.fromkeys(SCRATCH_METHODS, SCRATCH_BUDGETS), "BRP-NAS": (900,),
+                                   "HELP": (20,), "TL Vec ET": (10,)},
+                          quick_methods=("Scratch ZCP", "Scratch HWL", "TL Vec ET"),
+                          quick_options={"source_epochs": 1})]
+       for figure, preset in (("fig6", "nb201-default"), ("fig16", "nb201-adversarial"), ("fig17", "fbnet-default"))},
 }
 
 
@@ -140,7 +151,9 @@ def table_specs(table: str, repeats: int = 10, quick: bool = False, seed: int = 
                                                            if part.source_samples else ""),
             methods=names, samples=budgets[names[0]], method_samples=budgets,
             method_options={m: o for m, o in _HELP_PROTOCOL.items() if m in names},
-            options={**(part.quick_options if quick else {}), **part.options, **extra},
+            options={**({k: v for k, v in part.quick_options.items()
+                         if any(method_registry.get(m).takes(k) for m in names)} if quick else {}),
+                     **part.options, **extra},
             repeats=QUICK_REPEATS if quick else repeats, seed=seed, quick=quick)))
     if not specs:
         chosen = ", ".join(part.label for part in TABLE_PARTS[table] if not parts or part.label in parts)
@@ -210,7 +223,12 @@ def reproduce_with_trials(table: str, repeats: int = 10, quick: bool = False, ou
     summary.attrs["settings"] = settings
     summary.to_csv(out / f"{table}.csv", index=False)
     trials.to_csv(out / f"{table}_trials.csv", index=False)
-    (out / f"{table}.txt").write_text(settings + "\n\n" + format_comparison(summary) + "\n")
+    text = settings + "\n\n" + format_comparison(summary) + "\n"
+    if table in FIGURES:
+        from . import fromscratch
+
+        text += "\n" + fromscratch.write_outputs(table, trials, parts[0][1].train_devices, out) + "\n"
+    (out / f"{table}.txt").write_text(text)
     return summary, trials
 
 
