@@ -376,7 +376,8 @@ class SearchModel(HasTraits):
                 result = searchjob.run_search(task, strategy=settings["strategy"], encoding=settings["encoding"],
                                               budget=settings["budget"], seed=settings["seed"], latency=latency,
                                               max_ms=settings["max_ms"], level=settings["level"],
-                                              state_path=folder / "state.json", on_batch=on_batch, options=options)
+                                              state_path=folder / "search_state.json", on_batch=on_batch,
+                                              options=options)
                 files = searchjob.write_search(result, folder)
         except _Cancelled as stop:
             self._updates.post(functools.partial(self._cancelled, run, stop.trained, folder))

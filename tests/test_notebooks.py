@@ -179,3 +179,65 @@ def test_latency_across_spaces_notebook(tmp_path, mirror):
         lines = {t["name"]: t["y"] for t in figure["data"] if t.get("mode") == "lines+markers"}
         assert sorted(lines) == sorted(arms)
         assert all(len(y) == 2 and all(math.isfinite(v) and -1 <= v <= 1 for v in y) for y in lines.values()), lines
+
+
+def test_nas_search_notebook(tmp_path, mirror):
+    """A tiny search (20 trained archs, 20 predictor epochs) on eyeriss under its 50th latency
+    percentile: the engine's files, the figures and tables the notebook shows, and the search view."""
+    import numpy as np
+
+    from multipredict import latencybudget, search
+    from multipredict.spaces import nb201
+
+    out = tmp_path / "search"
+    book = execute("nas_search", tmp_path, task="cifar10", device="eyeriss", max_latency_ms=None, latency_percentile=50,
+                   budget=20, options={"epochs": 20}, out_dir=str(out))
+    eyeriss = latencybudget.from_table("nb201", "eyeriss").predicted_ms
+    median = float(np.percentile(eyeriss, 50))
+    table = search.space_table("cifar10")
+    chosen = json.loads((out / "chosen.json").read_text())
+    assert chosen["device"] == "eyeriss" and chosen["max_latency_ms"] == pytest.approx(median)
+    assert chosen["trained_archs"] == 20 and chosen["arch"] == nb201.arch_string(chosen["arch_id"])
+    assert chosen["test_accuracy"] == table.test[chosen["arch_id"]] and chosen["chosen_latency_ms"] <= median
+    assert chosen["archs_counted_feasible"] == int((eyeriss <= median).sum())
+    trajectory = pd.read_csv(out / "trajectory.csv")
+    assert len(trajectory) == 20 and (eyeriss[trajectory["arch_id"]] <= median).all()
+    assert trajectory["returned_test"].iloc[-1] == chosen["test_accuracy"]
+    front = pd.read_csv(out / "pareto.csv")  # a front: slower only when predicted more accurate
+    assert len(front) > 1 and front["latency_ms"].is_monotonic_increasing
+    assert front["predicted_val"].is_monotonic_increasing
+    assert (out / "chosen.onnx").stat().st_size > 0 and (out / "search_state.json").exists()
+    outputs = [o for c in book["cells"] for o in c.get("outputs", [])]
+    curve, pareto = [o["data"]["application/vnd.plotly.v1+json"] for o in outputs
+                     if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert list(curve["data"][0]["y"]) == trajectory["returned_test"].tolist()
+    assert [t["name"] for t in pareto["data"]] == ["space (3,000 drawn)", "predicted Pareto front", "trained"]
+    assert pareto["layout"]["shapes"][0]["x1"] == pytest.approx(median)
+    tables = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
+    assert any(chosen["arch"] in t and "archs_counted_feasible" in t for t in tables)  # the summary
+    texts = "".join("".join(o.get("text", "")) for o in outputs)
+    assert "a public device" in texts and f"{median:.4g} ms" in texts
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)  # the search view
+
+
+def test_nas_search_notebook_on_a_device_known_by_measurements(tmp_path, mirror):
+    """Your device from 20 measurements (a local CPU profile): onboarded, the budget at its 75th
+    percentile with the conformal margin, and the shortlist to measure shown and written."""
+    from multipredict.data import local
+
+    measured = local.latencies("nb201")["cpu-1t-b1"].dropna().sample(n=20, random_state=0)
+    csv = tmp_path / "my_cpu.csv"
+    pd.DataFrame({"arch": measured.index, "latency_ms": measured.to_numpy()}).to_csv(csv, index=False)
+    out = tmp_path / "search"
+    book = execute("nas_search", tmp_path, device=None, measurements=str(csv), device_name="my_cpu",
+                   latency_percentile=75, budget=20, options={"epochs": 20}, out_dir=str(out))
+    chosen = json.loads((out / "chosen.json").read_text())
+    assert chosen["device"] == "my_cpu" and chosen["latency_from"] == "onboard"
+    assert chosen["latency_measurements"] == 20 and chosen["conformal_factor"] > 0
+    shortlist = pd.read_csv(out / "shortlist.csv")
+    assert len(shortlist) == 20 and shortlist["counted_feasible"].all()
+    assert shortlist["arch_id"].iloc[0] == chosen["arch_id"]  # the best trained arch first
+    outputs = [o for c in book["cells"] for o in c.get("outputs", [])]
+    tables = ["".join(o["data"]["text/html"]) for o in outputs if "text/html" in o.get("data", {})]
+    shown = tables[-1]  # the last table: the shortlist, after the summary and the front
+    assert shown.count("<tr") == 1 + 20 and all(a in shown for a in shortlist["arch"])

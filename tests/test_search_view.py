@@ -138,7 +138,7 @@ def test_cancel_keeps_the_trained_archs_and_a_rerun_continues(mirror, tmp_path):
     assert m.run() and m.wait(120)
     m.unobserve(cancel_after_one_batch, "trained")
     assert m.status == CANCELLED and m.result is None and "cancelled after 20 of 40 archs" in m.message
-    state = json.loads((m.run_folder() / "state.json").read_text())["trained"]
+    state = json.loads((m.run_folder() / "search_state.json").read_text())["trained"]
     assert len(state) == 20
     assert m.run() and m.wait(120) and m.status == DONE
     assert m.result.trajectory["arch_id"].tolist()[:20] == state and len(m.result.trajectory) == 40
