@@ -363,3 +363,85 @@ def test_accuracy_mode_in_chromium(server):
         finally:
             browser.close()
     assert page_errors == [], f"page errors: {page_errors}"
+
+
+def test_search_mode_in_chromium(server):
+    """Switch to the search mode, see eyeriss's latency percentiles, get the engine's one line for
+    more trained archs than fit the budget, then run a 20-arch search at the 50th percentile: the
+    best-so-far curve and the predicted Pareto scatter appear, a click on a trained arch shows it,
+    and the search's files download as a zip."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("no /usr/bin/chromium in CI: scripts/install_browser.sh did not install it")
+        pytest.skip("no /usr/bin/chromium: run scripts/install_browser.sh (.ci/run does)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    import io
+    import zipfile
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page_errors: list[str] = []
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 3000}, accept_downloads=True)
+        page.on("pageerror", lambda error: page_errors.append(str(error)))
+        panel = page.locator(".mp-search")
+        try:
+            page.goto(server["url"], timeout=START_TIMEOUT * 1000)
+            page.locator(".mp-mode button", has_text="Search under a latency budget").click(
+                timeout=START_TIMEOUT * 1000)
+            panel.wait_for(timeout=20_000)
+            playwright.expect(page.locator(".mp-onboarding")).to_be_hidden()
+            median = panel.locator(".mp-search-p50")
+            playwright.expect(median).to_contain_text(" ms", timeout=60_000)  # eyeriss's latency has loaded
+            assert panel.locator(".mp-search-device select").input_value() == "eyeriss"
+            note = panel.locator(".mp-search-budget-note")
+            playwright.expect(note).to_contain_text("archs counted under")
+
+            # more archs to train than fit under the budget: the engine's words, Run disabled
+            budget = panel.locator(".mp-search-budget input")
+            budget.fill("15000")
+            budget.press("Enter")
+            error = panel.locator(".mp-search-error")
+            error.get_by_text("fewer than the 15000 the search trains").wait_for(timeout=20_000)
+            run = panel.locator(".mp-search-run")
+            assert run.is_disabled() and "Traceback" not in error.inner_text()
+            budget.fill("20")
+            budget.press("Enter")
+            median.click()
+            playwright.expect(run).to_be_enabled(timeout=20_000)
+            playwright.expect(error).to_have_text("")
+
+            run.click()
+            panel.locator(".mp-search-status .mp-status-done").wait_for(timeout=120_000)
+            assert "done: 20 archs trained" in panel.locator(".mp-search-status").inner_text()
+            curve = panel.locator(".mp-search-curve")
+            playwright.expect(curve.locator(".scatterlayer .trace .js-line")).to_have_count(1, timeout=20_000)
+            assert "trained archs" in curve.inner_text()
+            front = panel.locator(".mp-search-front")
+            trained = front.locator(".scatterlayer .trace").last.locator(".point")  # the trained archs (SVG)
+            playwright.expect(trained).to_have_count(20, timeout=20_000)
+            assert "predicted Pareto front" in front.inner_text() and "eyeriss" in front.inner_text()
+            details = panel.locator(".mp-search-details")
+            playwright.expect(details).to_contain_text("the search's choice")
+            # a click on a trained arch that is not the chosen one shows it
+            chosen = details.locator("td").first.inner_text()
+            for index in range(20):
+                box = trained.nth(index).bounding_box()
+                page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+                page.wait_for_timeout(300)
+                if details.locator("td").first.inner_text() != chosen:
+                    break
+            playwright.expect(details).to_contain_text("(trained;", timeout=20_000)
+            assert re.search(r"\|\w+~0\|\+", details.inner_text())  # its arch string
+            with page.expect_download(timeout=30_000) as download:
+                panel.locator(".mp-search-download-zip").click()
+            files = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())).namelist()
+            assert {"chosen.json", "chosen.onnx", "pareto.csv", "trajectory.csv"} <= set(files)
+            panel.screenshot(path=str(ARTIFACTS / "search_after.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "search_failure.png"), full_page=True)
+            print("page errors:", page_errors)
+            raise
+        finally:
+            browser.close()
+    assert page_errors == [], f"page errors: {page_errors}"
