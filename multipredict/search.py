@@ -146,6 +146,47 @@ def predict_accuracy(dataset: str, trained, *, encoding: str = "zcp", seed: int 
     return prediction
 
 
+WARM_FRACTION = 0.15  # of each other dataset's archs, as the accuracy-transfer figures pretrain (Fig 9)
+WARM_MODE = "finetune"
+
+
+def pretrain_other_tasks(dataset: str, *, encoding: str = "zcp", fraction: float = WARM_FRACTION, seed: int = 0,
+                         options=None):
+    """The search's warm start: a `TaskTransferPredictor` pretrained on NB201's *other* datasets
+    (a random ``fraction`` of their archs each, with their validation accuracy; nothing of
+    ``dataset`` is read)."""
+    from .encodings import ArchFeatures
+    from .predictors.tasktransfer import TaskTransferPredictor
+
+    space_table(dataset)
+    if not 0 < fraction <= 1:
+        raise MultipredictError(f"fraction={fraction}: the share of each other dataset's archs must lie in (0, 1]")
+    sources, names = [], []
+    for other in DATASETS:
+        if other == dataset:
+            continue
+        table, X = space_table(other), features(other, encoding)
+        rng = np.random.default_rng([int(seed), zlib.crc32(f"warm:{other}".encode())])
+        ids = np.sort(rng.choice(len(table), size=max(2, int(round(fraction * len(table)))), replace=False))
+        sources.append((ArchFeatures(X[ids]), table.val[ids]))
+        names.append(other)
+    return TaskTransferPredictor(options, seed=seed).fit(sources, names)
+
+
+def _warm_predict(warm, dataset: str, encoding: str, trained) -> np.ndarray:
+    """The pretrained model's scores of every arch: its source rows' mean before any arch of this
+    dataset is trained, then adapted to the ``trained`` archs."""
+    from .encodings import ArchFeatures
+
+    X = ArchFeatures(features(dataset, encoding))
+    if trained is None:
+        model = warm.model_
+        rows = range(model.n_devices_) if model.embedding != "none" else [None]
+        return np.mean([model.predict(X, None if r is None else np.full(len(X), r)) for r in rows], axis=0)
+    ids = np.asarray(trained, dtype=np.int64)
+    return np.asarray(warm.adapt(X.subset(ids), space_table(dataset).val[ids], mode=WARM_MODE).predict(X), dtype=float)
+
+
 def _mutate(arch: int, rng: np.random.Generator) -> int:
     """One edge of an NB201 cell (6 edges, 5 ops; the index's base-5 digits) set to another op."""
     digits = [(arch // NB201_OPS ** e) % NB201_OPS for e in range(6)]
@@ -156,7 +197,7 @@ def _mutate(arch: int, rng: np.random.Generator) -> int:
 
 def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 100, seed: int = 0, init: int = 10,
            batch: int = 10, tournament: int = 3, options=None, progress: bool = False,
-           allowed: np.ndarray | None = None, resume=None, on_batch=None) -> pd.DataFrame:
+           allowed: np.ndarray | None = None, resume=None, on_batch=None, warm=None) -> pd.DataFrame:
     """One search: a row per trained arch, in order (``n_trained``, ``arch_id``, ``val``, ``test``),
     with the arch it would return so far (best validation accuracy), its ``returned_test`` accuracy
     and ``regret`` (the best test accuracy among the allowed archs minus it).
@@ -165,7 +206,11 @@ def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 
     `latencybudget.LatencyEstimate.feasible`); every strategy trains only allowed archs.
     ``resume``: the arch ids a stopped run of the same search had trained (the ``predictor`` strategy
     continues from them and gives the same result as an uninterrupted run); ``on_batch(trained)`` is
-    called after each of its batches (e.g. to save them)."""
+    called after each of its batches (e.g. to save them).
+    ``warm``: a predictor pretrained on other tasks (`pretrain_other_tasks`); the ``predictor``
+    strategy then trains the ``init`` archs the pretrained model ranks best (its source tasks'
+    mean) instead of random ones, and each round adapts it to the trained archs
+    (`TaskTransferPredictor.adapt`, fine-tuning) instead of training from scratch."""
     from .predictors.tasktransfer import AccuracyOptions
 
     if strategy not in STRATEGIES:
@@ -185,6 +230,12 @@ def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 
         raise MultipredictError(f"budget={budget} must lie in init..{space} (init={init}; {within} {space} archs)")
     rng = _rng(seed, dataset, strategy)
     trained = list(initial(table, seed, init, candidates))
+    if warm is not None:
+        if strategy != "predictor":
+            raise MultipredictError(f"a warm start needs the predictor strategy, not {strategy!r}")
+        zero_shot = _warm_predict(warm, dataset, encoding, None)
+        zero_shot[~mask] = -np.inf
+        trained = [int(a) for a in np.argsort(-zero_shot, kind="stable")[:init]]
     seen = set(trained)
     if strategy == "random":
         pool = np.arange(len(table)) if candidates is None else candidates
@@ -228,7 +279,10 @@ def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 
             trained = resume
         bar = tqdm(total=budget, initial=len(trained), desc=f"search {dataset}", unit="arch", disable=not progress)
         while len(trained) < budget:
-            prediction = predict_accuracy(dataset, trained, encoding=encoding, seed=seed + len(trained), options=o)
+            if warm is None:
+                prediction = predict_accuracy(dataset, trained, encoding=encoding, seed=seed + len(trained), options=o)
+            else:
+                prediction = _warm_predict(warm, dataset, encoding, trained)
             prediction[np.asarray(trained)] = -np.inf
             prediction[~mask] = -np.inf
             take = min(batch, budget - len(trained))

@@ -78,3 +78,21 @@ def test_without_plotly_the_figure_writers_leave_a_note_and_the_csvs_are_written
     assert (tmp_path / "fig10_near_optimal.csv").stat().st_size > 0
     assert crossspace.figures_html(None) == units.NO_PLOTLY_HTML
     assert accuracy.figures_html("fig8", None) == units.NO_PLOTLY_HTML
+
+
+def test_a_warm_start_from_the_other_datasets_reads_nothing_of_the_target_and_starts_from_its_ranking(monkeypatch):
+    real = search.space_table
+    read = []
+    monkeypatch.setattr(search, "space_table", lambda d="cifar10": read.append(d) or real(d))
+    warm = search.pretrain_other_tasks("cifar100", seed=1, fraction=0.02, options=FAST)
+    assert warm.source_names_ == ["cifar10", "ImageNet16-120"] and "cifar100" not in read[1:]
+    frame = search.search("cifar100", "predictor", encoding="zcp", budget=20, seed=1, options=FAST, warm=warm)
+    cold = search.search("cifar100", "predictor", encoding="zcp", budget=20, seed=1, options=FAST)
+    start = set(frame["arch_id"][:10])
+    assert start != set(cold["arch_id"][:10]) and frame["arch_id"].is_unique
+    # the first 10 are the pretrained model's own best: higher validation accuracy than a random draw
+    assert frame["val"][:10].mean() > cold["val"][:10].mean()
+    again = search.search("cifar100", "predictor", encoding="zcp", budget=20, seed=1, options=FAST, warm=warm)
+    pd.testing.assert_frame_equal(frame, again)
+    with pytest.raises(MultipredictError, match="warm start needs the predictor"):
+        search.search("cifar100", "random", budget=20, warm=warm)
