@@ -79,6 +79,15 @@ def outward_address() -> str | None:
     return None if address.startswith("127.") or address == "0.0.0.0" else address
 
 
+def chromium_and_playwright():
+    """Playwright's sync API, or a skip (a failure in CI) when Debian's chromium is missing."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):  # CI must prove the dashboard works in a browser, never skip it
+            pytest.fail("no /usr/bin/chromium in CI: scripts/install_browser.sh did not install it")
+        pytest.skip("no /usr/bin/chromium: run scripts/install_browser.sh (.ci/run does)")
+    return pytest.importorskip("playwright.sync_api")
+
+
 def test_listens_on_loopback_only(server):
     address = outward_address()
     if address is None:
@@ -89,11 +98,7 @@ def test_listens_on_loopback_only(server):
 
 
 def test_dashboard_in_chromium(server):
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):  # CI must prove the dashboard works in a browser, never skip it
-            pytest.fail("no /usr/bin/chromium in CI: scripts/install_browser.sh did not install it")
-        pytest.skip("no /usr/bin/chromium: run scripts/install_browser.sh (.ci/run does)")
-    playwright = pytest.importorskip("playwright.sync_api")
+    playwright = chromium_and_playwright()
     from mpwidgets.model import ordered_devices
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -188,11 +193,7 @@ def test_onboarding_panel_in_chromium(server, tmp_path):
     """Upload a CSV of 20 fpga measurements (FBNet), run onboarding, see the estimate with its
     interval, the scatter and download the predictions; ask for the next 5 archs to measure and
     download them, ask for too many; then a bad CSV shows the CLI's message in the panel."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("no /usr/bin/chromium in CI: scripts/install_browser.sh did not install it")
-        pytest.skip("no /usr/bin/chromium: run scripts/install_browser.sh (.ci/run does)")
-    playwright = pytest.importorskip("playwright.sync_api")
+    playwright = chromium_and_playwright()
     import numpy as np
     import pandas as pd
 
@@ -291,11 +292,7 @@ def test_accuracy_mode_in_chromium(server):
     """Switch to the accuracy mode, see the task-distance heatmap, get the engine's one-line
     message for a task transferred to itself and for a k above the pool, then run two NB201
     tasks (quick, k = 10, one repeat) and see the improvement heatmap and the per-target table."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("no /usr/bin/chromium in CI: scripts/install_browser.sh did not install it")
-        pytest.skip("no /usr/bin/chromium: run scripts/install_browser.sh (.ci/run does)")
-    playwright = pytest.importorskip("playwright.sync_api")
+    playwright = chromium_and_playwright()
     ARTIFACTS.mkdir(exist_ok=True)
     page_errors: list[str] = []
     with playwright.sync_playwright() as pw:
@@ -370,11 +367,7 @@ def test_search_mode_in_chromium(server):
     more trained archs than fit the budget, then run a 20-arch search at the 50th percentile: the
     best-so-far curve and the predicted Pareto scatter appear, a click on a trained arch shows it,
     and the search's files download as a zip."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail("no /usr/bin/chromium in CI: scripts/install_browser.sh did not install it")
-        pytest.skip("no /usr/bin/chromium: run scripts/install_browser.sh (.ci/run does)")
-    playwright = pytest.importorskip("playwright.sync_api")
+    playwright = chromium_and_playwright()
     import io
     import zipfile
 
