@@ -228,11 +228,7 @@ class SearchModel(HasTraits):
         with self.hold_trait_notifications():
             self.latency, self.latency_error = estimate, problem
             if estimate is not None:
-                # from the fastest arch to the slowest bound the budget is compared with (an onboarded
-                # device's predictions times the conformal margin): the slider can always reach every arch
-                bound = estimate.bounded_ms(None)
-                self.latency_range = [float(np.nanmin(bound)), float(max(np.nanmax(bound),
-                                                                         np.nanmax(estimate.bounded_ms(self.level))))]
+                self._set_range()
                 self.percentiles = {str(p): v for p, v in estimate.percentiles(PERCENTILES).items()}
                 if not self._keep_max_ms:  # a new device: its median, not the last device's milliseconds
                     self.max_ms = self.percentiles["50"]
@@ -240,6 +236,13 @@ class SearchModel(HasTraits):
             else:
                 self.latency_range, self.percentiles = [], {}
             self.check()
+
+    def _set_range(self) -> None:
+        # from the fastest arch to the slowest bound the budget is compared with (an onboarded
+        # device's predictions times the conformal margin): the slider can always reach every arch
+        bound = self.latency.bounded_ms(None)
+        self.latency_range = [float(np.nanmin(bound)),
+                              float(max(np.nanmax(bound), np.nanmax(self.latency.bounded_ms(self.level))))]
 
     def wait_for_latency(self, timeout: float | None = None) -> bool:
         if self._loader is not None:
@@ -276,6 +279,8 @@ class SearchModel(HasTraits):
     def _on_choice(self, change: dict) -> None:
         if self._building:
             return
+        if change["name"] == "level" and self.latency is not None:
+            self._set_range()
         if self.status not in (RUNNING, CANCELLING):
             self.run_error = ""
         if self._active:
@@ -523,6 +528,12 @@ class SearchPanel(w.VBox):
                                     layout=w.Layout(width="560px"))
         self.max_ms.add_class("mp-search-max-ms")
         self.max_ms.observe(self._on_slider, "value")
+        self.level = w.BoundedFloatText(value=m.level, min=0.5, max=0.99, step=0.01, description="conformal level",
+                                        style=style, layout=w.Layout(width="230px", display="none"),
+                                        tooltip="an onboarded device: an unmeasured arch counts under the budget when "
+                                                "its prediction times the margin at this level fits")
+        self.level.add_class("mp-search-level")
+        w.link((m, "level"), (self.level, "value"))
         self.percentile_buttons = {}
         for p in PERCENTILES:
             button = w.Button(description=f"{p}th", layout=w.Layout(width="auto"),
@@ -555,7 +566,7 @@ class SearchPanel(w.VBox):
         m.observe(self._sync_slider, ["latency_range", "percentiles", "max_ms"])
         m.observe(self._show_result, "result")  # first: the results are on the page before the status says done
         m.observe(self._refresh, ["status", "trained", "message", "error", "counted", "latency", "latency_error",
-                                  "strategy"])
+                                  "strategy", "level"])
         m.observe(self._show_curve, "curve")
         m.observe(self._show_details, "details")
         self._sync_devices()
@@ -566,7 +577,7 @@ class SearchPanel(w.VBox):
             help_text,
             w.HBox([w.VBox([self.task, self.device, self.strategy]), w.VBox([self.encoding, self.budget, self.seed])],
                    layout=w.Layout(flex_flow="row wrap", grid_gap="12px")),
-            w.HBox([self.max_ms, w.HTML("&nbsp;percentiles:&nbsp;"), *self.percentile_buttons.values()],
+            w.HBox([self.max_ms, w.HTML("&nbsp;percentiles:&nbsp;"), *self.percentile_buttons.values(), self.level],
                    layout=w.Layout(flex_flow="row wrap", align_items="center")),
             self.budget_note, self.errors, w.HBox([self.run_button, self.cancel_button, self.progress]), self.status,
             self.curve_box, self.front_box, w.HBox([self.details, self.summary], layout=w.Layout(
@@ -654,6 +665,8 @@ class SearchPanel(w.VBox):
         for p, button in self.percentile_buttons.items():
             button.disabled = busy or p not in m.percentiles
         self.encoding.disabled = busy or m.strategy != "predictor"
+        self.level.disabled = busy
+        self.level.layout.display = None if m.latency is not None and m.latency.source != "table" else "none"
         self.max_ms.disabled = busy or m.latency is None
         self.progress.max = max(m.budget, 1)
         self.progress.value = min(m.trained, self.progress.max)

@@ -60,6 +60,7 @@ def test_a_tiny_search_shows_the_curve_the_front_and_a_clicked_arch(panel):
     assert m.max_ms == pytest.approx(p25) and panel.max_ms.value == pytest.approx(p25)
     assert m.counted == int((latency <= p25).sum()) and f"{m.counted:,} of 15,625" in panel.budget_note.value
     assert m.error == "" and not panel.run_button.disabled
+    assert panel.level.layout.display == "none"  # a public device's latency is measured: no margin
 
     live = []  # points of the curve on the page after each batch, before the end
     m.observe(lambda change: live.append(len(panel.curve_figure.data[0].x)) if m.result is None else None, "curve")
@@ -175,6 +176,11 @@ def test_the_dashboard_searches_on_the_device_onboarded_there(mirror, tmp_path, 
     view.max_ms.value = float(np.percentile(bound, 30))
     assert m.error == "" and m.counted == int((bound <= m.max_ms).sum()) >= 20
     assert "conformal margin" in panel_text(view.budget_note) and view.max_ms.max == pytest.approx(bound.max())
+    assert view.level.layout.display is None  # the margin's level: for a device known by measurements only
+    view.level.value = 0.5  # a narrower margin counts more archs under the same budget
+    assert m.counted == int((m.latency.bounded_ms(0.5) <= m.max_ms).sum()) > int((bound <= m.max_ms).sum())
+    assert "50% conformal margin" in panel_text(view.budget_note)
+    view.level.value = 0.95
     view.run_button.click()
     assert m.wait(120) and m.status == DONE, m.error
     r = m.result
