@@ -63,41 +63,6 @@ def public_devices() -> list[str]:
     return list(help.devices("nb201"))
 
 
-def best_so_far(task: str, trained) -> pd.DataFrame:
-    """After each trained arch (in order): the arch a search would return (the best validation
-    accuracy so far, the first on ties) and its test accuracy, as ``search.search``'s trajectory has
-    them (``n_trained, returned_arch, returned_test``); for a search still running."""
-    table = search.space_table(task)
-    ids = np.asarray(trained, dtype=np.int64)
-    val = table.val[ids]
-    best = np.zeros(len(ids), dtype=np.int64)
-    for i in range(1, len(ids)):
-        best[i] = i if val[i] > val[best[i - 1]] else best[i - 1]
-    return pd.DataFrame({"n_trained": np.arange(1, len(ids) + 1), "returned_arch": ids[best],
-                         "returned_test": table.test[ids[best]]})
-
-
-def arch_details(result: searchjob.SearchResult, arch_id: int) -> dict[str, Any]:
-    """One arch of a finished search: its string, the predicted validation accuracy, the table's
-    validation and test accuracy, its latency on the device and whether it counted under the budget."""
-    from multipredict.spaces import nb201
-
-    arch_id = int(arch_id)
-    table = search.space_table(result.task)
-    trained = set(result.trajectory["arch_id"].astype(int))
-    record: dict[str, Any] = {"arch_id": arch_id, "arch": nb201.arch_string(arch_id),
-                              "chosen": arch_id == result.chosen, "trained": arch_id in trained,
-                              "predicted_val": float(result.predicted_accuracy[arch_id]),
-                              "table_val": float(table.val[arch_id]), "table_test": float(table.test[arch_id])}
-    if result.latency is not None:
-        measured = result.latency.source == "table" or arch_id in result.latency.measured.index
-        record.update({"device": result.latency.device, "latency_ms": float(result.latency.bounded_ms(None)[arch_id]),
-                       "latency_from": "measured" if measured else "predicted"})
-        if result.allowed is not None:
-            record["counted_under_budget"] = bool(result.allowed[arch_id])
-    return record
-
-
 class SearchModel(HasTraits):
     """State of the search view. Set the choices; ``latency`` (the device's estimate over NB201)
     loads when the device changes, ``error`` says what cannot run (the engine's words); ``run()``
@@ -129,12 +94,12 @@ class SearchModel(HasTraits):
     status = Unicode(IDLE)
     message = Unicode("")
     trained = Int(0)
-    curve = Instance(pd.DataFrame, allow_none=True, help="best_so_far of the archs trained so far")
+    curve = Instance(pd.DataFrame, allow_none=True, help="search.best_so_far of the archs trained so far")
     result = Instance(searchjob.SearchResult, allow_none=True)
     folder = Unicode("", help="where the finished run's files are (write_search)")
     files = List(Unicode(), help="the files write_search wrote there")
     selected = Int(-1, help="the arch shown in details (-1: none)")
-    details = Dict(help="arch_details of the selected arch")
+    details = Dict(help="SearchResult.details of the selected arch")
 
     def __init__(self, *, onboarding=None, out_dir: str | Path | None = None, load: str = "background",
                  **traits: Any):
@@ -372,7 +337,7 @@ class SearchModel(HasTraits):
         task = settings["task"]
 
         def on_batch(trained: list[int]) -> None:
-            self._updates.post(functools.partial(self._progress, run, best_so_far(task, trained)))
+            self._updates.post(functools.partial(self._progress, run, search.best_so_far(task, trained)))
             if cancel.is_set():
                 raise _Cancelled(len(trained))
 
@@ -441,7 +406,7 @@ class SearchModel(HasTraits):
             raise ChoiceError(f"arch id {arch_id}: expected 0..{len(self.result.predicted_accuracy) - 1}")
         with self.hold_trait_notifications():
             self.selected = int(arch_id)
-            self.details = arch_details(self.result, arch_id)
+            self.details = self.result.details(arch_id)
 
     def archive(self) -> bytes:
         """The finished run's files (``write_search``'s folder) as a zip."""

@@ -206,7 +206,7 @@ def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 
     `latencybudget.LatencyEstimate.feasible`); every strategy trains only allowed archs.
     ``resume``: the arch ids a stopped run of the same search had trained (the ``predictor`` strategy
     continues from them and gives the same result as an uninterrupted run); ``on_batch(trained)`` is
-    called after each of its batches (e.g. to save them).
+    called after each of its batches (e.g. to save them), and once at the end by the other strategies.
     ``warm``: a predictor pretrained on other tasks (`pretrain_other_tasks`); the ``predictor``
     strategy then trains the ``init`` archs the pretrained model ranks best (its source tasks'
     mean) instead of random ones, and each round adapts it to the trained archs
@@ -292,13 +292,27 @@ def search(dataset: str, strategy: str, *, encoding: str = "zcp", budget: int = 
             if on_batch is not None:
                 on_batch([int(a) for a in trained])
         bar.close()
+    if strategy != "predictor" and on_batch is not None:  # the others take milliseconds: one call at the end
+        on_batch([int(a) for a in trained[:budget]])
     trained = np.asarray(trained[:budget], dtype=np.int64)
-    val, test = table.val[trained], table.test[trained]
-    best_index = np.array([int(np.argmax(val[:n + 1])) for n in range(len(trained))])
-    returned = test[best_index]
+    curve = best_so_far(dataset, trained)
     best = float(np.max(table.test[mask]))
     return pd.DataFrame({"dataset": dataset, "strategy": strategy,
                          "encoding": encoding if strategy == "predictor" else "", "seed": seed,
-                         "n_trained": np.arange(1, len(trained) + 1), "arch_id": trained, "val": val, "test": test,
-                         "returned_arch": trained[best_index], "returned_test": returned,
-                         "regret": best - returned})
+                         "n_trained": curve["n_trained"], "arch_id": trained, "val": table.val[trained],
+                         "test": table.test[trained], "returned_arch": curve["returned_arch"],
+                         "returned_test": curve["returned_test"], "regret": best - curve["returned_test"]})
+
+
+def best_so_far(dataset: str, trained) -> pd.DataFrame:
+    """After each trained arch (in order): the arch a search returns, the best by validation
+    accuracy so far (the first on ties), and its test accuracy: ``n_trained, returned_arch,
+    returned_test`` (also for a search still running)."""
+    table = space_table(dataset)
+    ids = np.asarray(trained, dtype=np.int64)
+    val = table.val[ids]
+    best = np.zeros(len(ids), dtype=np.int64)
+    for i in range(1, len(ids)):
+        best[i] = i if val[i] > val[best[i - 1]] else best[i - 1]
+    return pd.DataFrame({"n_trained": np.arange(1, len(ids) + 1), "returned_arch": ids[best],
+                         "returned_test": table.test[ids[best]]})

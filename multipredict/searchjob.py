@@ -65,6 +65,26 @@ class SearchResult:
         this order and keep the first truly under the budget (`latencybudget.shortlist`)."""
         return self._rows(latencybudget.shortlist(self.trajectory)["arch_id"].to_numpy())
 
+    def details(self, arch_id: int) -> dict:
+        """One arch of the search: its string, predicted validation accuracy, the table's validation
+        and test accuracy, its latency on the device (measured or predicted) and whether it counted
+        under the budget."""
+        from .spaces import nb201
+
+        arch_id = int(arch_id)
+        table = search.space_table(self.task)
+        record = {"arch_id": arch_id, "arch": nb201.arch_string(arch_id), "chosen": arch_id == self.chosen,
+                  "trained": arch_id in set(self.trajectory["arch_id"].astype(int)),
+                  "predicted_val": float(self.predicted_accuracy[arch_id]),
+                  "table_val": float(table.val[arch_id]), "table_test": float(table.test[arch_id])}
+        if self.latency is not None:
+            measured = self.latency.source == "table" or arch_id in self.latency.measured.index
+            record.update({"device": self.latency.device, "latency_ms": float(self.latency.bounded_ms(None)[arch_id]),
+                           "latency_from": "measured" if measured else "predicted"})
+            if self.allowed is not None:
+                record["counted_under_budget"] = bool(self.allowed[arch_id])
+        return record
+
     def _rows(self, ids) -> pd.DataFrame:
         from .spaces import nb201
 

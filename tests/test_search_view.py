@@ -19,7 +19,8 @@ pytest.importorskip("plotly")
 from plotly.callbacks import Points  # noqa: E402
 
 from mpwidgets.model import CANCELLED, DONE, FAILED, ExperimentModel  # noqa: E402
-from mpwidgets.search import ONBOARDED, SearchModel, SearchPanel, best_so_far  # noqa: E402
+from mpwidgets.search import ONBOARDED, SearchModel, SearchPanel  # noqa: E402
+from multipredict.search import best_so_far  # noqa: E402
 
 QUICK = {"epochs": 20}  # the predictor's epochs: a smoke test, not the paper's 250
 TINY_ONBOARDING = {"source_devices": ["pixel3", "silver_4114"], "source_epochs": 2, "source_samples": 300,
