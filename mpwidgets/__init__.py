@@ -4,26 +4,25 @@
 ``ExperimentModel`` its state, usable without a browser; ``OnboardingPanel`` / ``OnboardingModel``
 onboard your own device from a handful of measurements; ``AccuracyPanel`` / ``AccuracyModel``
 transfer few-shot accuracy predictors across NAS tasks (the dashboard's accuracy mode);
-``figures`` the plotly figures the notebooks show.
+``SearchPanel`` / ``SearchModel`` search NB201 under a latency budget (its search mode);
+``YourModelsPanel`` / ``YourModelsModel`` predict your device's latency for the models
+``multipredict encode`` encoded (its "your own models" mode); ``figures`` the plotly figures the
+notebooks show. Each is imported when first asked for.
 """
 
 from .model import ExperimentModel, explain_error
 
 __all__ = ["AccuracyModel", "AccuracyPanel", "Dashboard", "ExperimentModel", "OnboardingModel", "OnboardingPanel",
-           "explain_error"]
+           "SearchModel", "SearchPanel", "YourModelsModel", "YourModelsPanel", "explain_error"]
+LAZY = {"Dashboard": "dashboard", "OnboardingModel": "onboarding", "OnboardingPanel": "onboarding",
+        "AccuracyModel": "accuracy", "AccuracyPanel": "accuracy", "SearchModel": "search", "SearchPanel": "search",
+        "YourModelsModel": "yourmodels", "YourModelsPanel": "yourmodels"}
 
 
 def __getattr__(name: str):
-    if name == "Dashboard":  # the views import ipywidgets and plotly: only when asked for
-        from .dashboard import Dashboard
+    # the views import ipywidgets and plotly (the your-models panel torch too): only when asked for
+    if name in LAZY:
+        from importlib import import_module
 
-        return Dashboard
-    if name in ("OnboardingModel", "OnboardingPanel"):
-        from . import onboarding
-
-        return getattr(onboarding, name)
-    if name in ("AccuracyModel", "AccuracyPanel"):
-        from . import accuracy
-
-        return getattr(accuracy, name)
+        return getattr(import_module(f".{LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'mpwidgets' has no attribute {name!r}")

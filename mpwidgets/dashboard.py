@@ -15,7 +15,10 @@ accuracy predictors transferred across the 28 NAS tasks, the paper's Fig 9). It 
 until it is first shown; ``Dashboard(mode="accuracy")``, ``?mode=accuracy`` or
 ``$MPWIDGETS_MODE`` start in it. The search mode (``mpwidgets.search``) finds the most accurate
 NB201 arch under a latency budget on a public device or on the device onboarded in the onboarding
-panel; it too loads nothing until first shown (``mode="search"``).
+panel; it too loads nothing until first shown (``mode="search"``). The fourth, "Your own models"
+(``mpwidgets.yourmodels``, ``mode="models"``), predicts your device's latency for the models
+``multipredict encode`` encoded, from a few you measured; it offers the tables in
+``<results store>/yourmodels`` and is built (importing torch) when first shown.
 """
 
 from __future__ import annotations
@@ -52,13 +55,16 @@ from .views import (
 
 ENV_SPACE, ENV_PRESET, ENV_PLUGINS = "MPWIDGETS_SPACE", "MPWIDGETS_PRESET", "MPWIDGETS_PLUGINS"
 ENV_MODE = "MPWIDGETS_MODE"
-MODES = {"latency": "Latency workbench", "accuracy": "Accuracy across tasks", "search": "Search under a latency budget"}
+MODES = {"latency": "Latency workbench", "accuracy": "Accuracy across tasks", "search": "Search under a latency budget",
+         "models": "Your own models"}
 TITLES = {"latency": "Few-shot latency predictors: pick devices, a method and sample budgets, press Run. "
                      "Results are stored, so a choice already run comes back at once.",
           "accuracy": "Few-shot accuracy predictors across NAS tasks: pick source and target tasks and a budget, "
                       "press Run. Finished units are kept, so a choice already run comes back at once.",
           "search": "Search NB201 for the most accurate arch under a latency budget on a device (a public one, or "
-                    "yours once onboarded in the latency workbench's onboarding panel), press Run, click the front."}
+                    "yours once onboarded in the latency workbench's onboarding panel), press Run, click the front.",
+          "models": "Your device's latency for your own models: load the table `multipredict encode` wrote, upload "
+                    "a few measurements (CSV model,latency_ms), press Predict, download every model's prediction."}
 STYLE = """<style>
 .mp-title h2 {margin: 4px 0 2px 0}
 .mp-table, .mp-closest {border-collapse: collapse; font-size: 12px}
@@ -75,8 +81,9 @@ def _from_page(name: str) -> str | None:
 class Dashboard(w.VBox):
     """Search space and devices (lists and heatmap), methods, budgets, Run / Cancel, live plot,
     results table with downloads, an error area, and the onboarding panel; or, by the mode switch,
-    the accuracy mode or the search mode. ``model`` holds the experiment's state, ``onboarding.model``
-    the onboarding's, ``accuracy.model`` the accuracy mode's, ``search.model`` the search mode's."""
+    the accuracy, search or your-models mode. ``model`` holds the experiment's state, ``onboarding.model``
+    the onboarding's, ``accuracy.model`` the accuracy mode's, ``search.model`` the search mode's,
+    ``your_models.model`` (once the mode is shown) the your-models mode's."""
 
     def __init__(self, space: str | None = None, preset: str | None = None, *, plugins=(),
                  store: ResultStore | str | None = "default", model: ExperimentModel | None = None,
@@ -116,16 +123,19 @@ class Dashboard(w.VBox):
             options = {}
         self.onboarding = OnboardingPanel(model=OnboardingModel(space=model.space, options=options))
         traitlets.link((model, "space"), (self.onboarding.model, "space"))  # one search space for the page
+        root = getattr(model.store, "root", None)  # each mode's files go beside the latency results
         if accuracy is None:  # loads when first shown: a latency page never pays for the accuracy tables
-            root = getattr(model.store, "root", None)
             accuracy = AccuracyModel(space=model.space if model.space in ACCURACY_SPACES else "nb201", load="lazy",
                                      out_dir=Path(root) / "accuracy" if root is not None else None)
         self.accuracy = AccuracyPanel(model=accuracy)
         if search is None:  # loads when first shown, with the device onboarded below if any (NB201)
-            root = getattr(model.store, "root", None)
             search = SearchModel(load="lazy", onboarding=self.onboarding.model,
                                  out_dir=Path(root) / "search" if root is not None else None)
         self.search = SearchPanel(model=search)
+        # the your-models panel is built when first shown (it imports torch), offering the tables found here
+        self.models_folder = Path(root) / "yourmodels" if root is not None else None
+        self.models = w.VBox(layout=w.Layout(width="100%"))
+        self.models.add_class("mp-models")
         mode = mode or _from_page("mode") or os.environ.get(ENV_MODE) or "latency"
         if mode not in MODES:
             model.run_error = "\n".join(filter(None, [model.run_error, f"unknown mode {mode!r}; expected one of "
@@ -145,7 +155,7 @@ class Dashboard(w.VBox):
             self.errors, self.controls, self.plot, self.table,
             w.HTML("<hr>"), self.onboarding,
         ]
-        super().__init__([self.header, self.mode, *self.latency_parts, self.accuracy, self.search],
+        super().__init__([self.header, self.mode, *self.latency_parts, self.accuracy, self.search, self.models],
                          layout=w.Layout(width="100%"))
         self.add_class("mp-dashboard")
         self.mode.observe(self._show_mode, "value")
@@ -160,7 +170,17 @@ class Dashboard(w.VBox):
             part.layout.display = None if mode == "latency" else "none"
         self.accuracy.layout.display = None if mode == "accuracy" else "none"
         self.search.layout.display = None if mode == "search" else "none"
+        self.models.layout.display = None if mode == "models" else "none"
         if mode == "accuracy":
             self.accuracy.activate()
         if mode == "search":
             self.search.activate()
+        if mode == "models" and not self.models.children:
+            from .yourmodels import YourModelsPanel
+
+            self.models.children = [YourModelsPanel(folder=self.models_folder)]
+
+    @property
+    def your_models(self):
+        """The your-models panel (``mpwidgets.yourmodels.YourModelsPanel``), None until first shown."""
+        return self.models.children[0] if self.models.children else None

@@ -11,6 +11,7 @@ table and downloads. Reading, validation and fitting all come from ``multipredic
 
     from mpwidgets.yourmodels import YourModelsModel, YourModelsPanel
     YourModelsPanel(encodings="enc.parquet")                          # in a notebook
+    YourModelsPanel(folder="results/yourmodels")                      # offers the tables found there
     model = YourModelsModel(); model.load_encodings("enc.parquet")   # in a script or a test
     model.load_upload("my_device.csv", open("my_device.csv", "rb").read()); model.run()
     model.result.predictions                                         # model, predicted_ms, measured_ms
@@ -28,6 +29,7 @@ import ipywidgets as w
 import pandas as pd
 from traitlets import HasTraits, Instance, Int, Unicode, observe
 
+from multipredict.outputs import TABLE_SUFFIXES
 from multipredict.yourmodels import ENCODINGS, PREDICTORS, PredictResult, predict_latency, read_encodings
 from multipredict.yourmodels.predict import read_user_measurements
 
@@ -44,6 +46,7 @@ class YourModelsModel(HasTraits):
     then ``run()``; ``error`` says what is wrong, ``result`` holds the prediction."""
 
     encodings_path = Unicode("", help="the encoding table (parquet or CSV written by multipredict encode)")
+    folder = Unicode("", help="a folder whose tables the panel offers (the dashboard's: <results store>/yourmodels)")
     encodings = Instance(pd.DataFrame, allow_none=True)
     measurements = Instance(pd.DataFrame, allow_none=True, help="model, latency_ms, validated by the engine")
     source = Unicode("", help="where the measurements came from, in words")
@@ -53,6 +56,14 @@ class YourModelsModel(HasTraits):
     status = Unicode(IDLE)
     result = Instance(PredictResult, allow_none=True)
     ranking_rows = Int(RANKING_ROWS)
+
+    def tables(self) -> list[str]:
+        """The tables (parquet / CSV) in ``folder``, newest first; none when it is unset or missing."""
+        folder = Path(self.folder).expanduser() if self.folder else None
+        if folder is None or not folder.is_dir():
+            return []
+        found = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES]
+        return [str(p) for p in sorted(found, key=lambda p: (-p.stat().st_mtime, p.name))]
 
     def load_encodings(self, path: str) -> bool:
         """Read an encoding table; False (``error`` says why) when it is not one."""
@@ -124,18 +135,25 @@ class YourModelsModel(HasTraits):
 
 class YourModelsPanel(w.VBox):
     """Pick the encoding table, upload your measurements, Predict: ``YourModelsPanel()`` or
-    ``YourModelsPanel(model=YourModelsModel())``."""
+    ``YourModelsPanel(model=YourModelsModel())``; ``folder``: where to look for tables (the path
+    field offers them; any other path can be typed)."""
 
-    def __init__(self, encodings: str | None = None, *, model: YourModelsModel | None = None):
+    def __init__(self, encodings: str | None = None, *, model: YourModelsModel | None = None,
+                 folder: str | Path | None = None):
         super().__init__(layout=w.Layout(width="100%"))
+        self.add_class("mp-yourmodels")
         self.model = model if model is not None else YourModelsModel()
         m = self.model
-        self.path = w.Text(value=encodings or m.encodings_path, description="encoding table",
-                           placeholder="enc.parquet (from multipredict encode)", style={"description_width": "initial"},
-                           layout=w.Layout(width="420px"))
+        if folder is not None:
+            m.folder = str(folder)
+        self.path = w.Combobox(value=encodings or m.encodings_path, options=m.tables(), ensure_option=False,
+                               description="encoding table", style={"description_width": "initial"},
+                               placeholder="enc.parquet (from multipredict encode)"
+                               + (f", e.g. in {m.folder}" if m.folder else ""), layout=w.Layout(width="520px"))
         self.path.add_class("mp-yourmodels-path")
         self.load_button = w.Button(description="Load")
-        self.load_button.on_click(lambda _: m.load_encodings(self.path.value.strip()))
+        self.load_button.add_class("mp-yourmodels-load")
+        self.load_button.on_click(self._on_load)
         self.upload = w.FileUpload(accept=".csv,.parquet,.pq,.txt", multiple=False,
                                    description="Upload measurements", layout=w.Layout(width="230px"))
         self.upload.add_class("mp-yourmodels-upload")
@@ -145,10 +163,12 @@ class YourModelsPanel(w.VBox):
         self.predictor = w.Dropdown(options=["auto", *PREDICTORS], value=m.predictor, description="predictor")
         w.link((m, "predictor"), (self.predictor, "value"))
         self.run_button = w.Button(description="Predict", button_style="primary", icon="play")
+        self.run_button.add_class("mp-yourmodels-run")
         self.run_button.on_click(lambda _: m.run())
         self.info, self.errors, self.summary, self.table, self.downloads = (w.HTML() for _ in range(5))
         self.errors.add_class("mp-yourmodels-errors")
         self.downloads.add_class("mp-yourmodels-downloads")
+        self.info.add_class("mp-yourmodels-info")
         self.figure_box = w.Box(layout=w.Layout(width="55%", min_width="420px"))
         self.figure: w.DOMWidget | None = None
         self.children = [
@@ -163,6 +183,10 @@ class YourModelsPanel(w.VBox):
             m.load_encodings(encodings)
         self._refresh()
         self._show_result()
+
+    def _on_load(self, _=None) -> None:
+        self.model.load_encodings(self.path.value.strip())
+        self.path.options = self.model.tables()  # a table written since the panel was built is offered too
 
     def _on_upload(self, change) -> None:
         files = change["new"]

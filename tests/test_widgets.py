@@ -297,6 +297,41 @@ def test_dashboard_explains_a_bad_page_address(registry, monkeypatch):
     assert "unknown device set 'nb201-nonsense'" in html.unescape(board.errors.value)
 
 
+def test_dashboard_models_mode_shows_the_your_models_panel(registry, monkeypatch, tmp_path):
+    """The fourth mode: its panel is built when first shown, shown alone, and offers the tables in
+    <results store>/yourmodels; the page address or Dashboard(mode="models") starts in it."""
+    from multipredict.experiments import ParquetStore
+    from test_your_models import synthetic_encodings
+
+    folder = tmp_path / "yourmodels"
+    folder.mkdir()
+    synthetic_encodings(8)[0].to_parquet(folder / "enc.parquet", index=False)
+    (folder / "enc.parquet.meta.json").write_text("{}")  # beside a table, not one: not offered
+    board = Dashboard(model=ExperimentModel(space="fbnet", store=ParquetStore(tmp_path), load_distance="never"))
+    assert board.your_models is None and board.models.layout.display == "none"  # nothing built for a latency page
+    board.mode.value = "models"
+    panel = board.your_models
+    assert panel is not None and board.models.layout.display is None
+    assert all(p.layout.display == "none" for p in board.latency_parts)
+    assert board.accuracy.layout.display == board.search.layout.display == "none"
+    assert "multipredict encode" in html.unescape(board.header.value)
+    assert panel.model.folder == str(folder) and panel.path.options == (str(folder / "enc.parquet"),)
+    panel.path.value = panel.path.options[0]
+    panel.load_button.click()
+    assert panel.model.error == "" and "8 encoded models" in panel.info.value
+    board.mode.value = "latency"
+    assert board.models.layout.display == "none" and board.onboarding.layout.display is None
+    board.mode.value = "models"
+    assert board.your_models is panel and panel.model.encodings is not None  # built once: its state is kept
+    monkeypatch.setenv("QUERY_STRING", "mode=models")
+    board = Dashboard(store=MemoryStore(), load_distance="never")
+    assert board.mode.value == "models" and board.your_models is not None
+    assert board.your_models.model.folder == "" and board.your_models.path.options == ()  # a store with no folder
+    monkeypatch.delenv("QUERY_STRING")
+    board = Dashboard(store=MemoryStore(), load_distance="never", mode="models")
+    assert board.your_models is not None and all(p.layout.display == "none" for p in board.latency_parts)
+
+
 # ---------------------------------------------------------------- serving
 def test_serve_binds_loopback_and_culls(tmp_path):
     import json
