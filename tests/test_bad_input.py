@@ -235,6 +235,14 @@ CASES = [
          files={"spec.yaml": "name: x\n"}, expect="--workers: 0"),
     Case("run-out-is-a-file", ["run", "spec.yaml", "--out", "afile"], files={"spec.yaml": "name: x\n", "afile": "x"},
          expect="is a file"),
+    # encode / predict (your own models)
+    Case("encode-models-missing", ["encode", "--models", "nowhere", "--out", "enc.parquet"], expect="'nowhere'"),
+    Case("encode-no-onnx-files", ["encode", "--models", "m", "--out", "enc.parquet"], files={"m/notes.txt": "x"},
+         expect="no .onnx files"),
+    Case("predict-encodings-missing", ["predict", "--encodings", "e.parquet", "--measurements", "m.csv", "--out",
+                                       "p.csv"], files={"m.csv": "model,latency_ms\na,1\n"}, expect="e.parquet"),
+    Case("predict-encodings-pickle", ["predict", "--encodings", "e.pkl", "--measurements", "m.csv", "--out", "p.csv"],
+         files={"e.pkl": b"\x80\x04N.", "m.csv": "model,latency_ms\na,1\n"}, expect="pickle"),
     # the command line itself
     Case("no-command", [], expect="command"),
     Case("unknown-command", ["frobnicate"], expect="frobnicate"),
