@@ -41,7 +41,8 @@ from multipredict.data import accuracy as catalogue
 from multipredict.messages import user_message
 
 from . import figures
-from .model import CANCELLED, CANCELLING, DONE, FAILED, IDLE, RUNNING, ChoiceError, KernelUpdates, explain_error
+from .model import (CANCELLED, CANCELLING, DONE, FAILED, IDLE, RUNNING, ChoiceError, KernelUpdates, explain_error,
+                    join_threads, request_cancel)
 from .views import _download_link, figure_widget, replace_figure, sync_figure_state
 
 log = logging.getLogger(__name__)
@@ -373,12 +374,7 @@ class AccuracyModel(HasTraits):
             self.check()
 
     def wait_for_distance(self, timeout: float | None = None) -> bool:
-        if self._loader is not None:
-            self._loader.join(timeout)
-            if self._loader.is_alive():
-                return False
-        self._updates.apply()
-        return True
+        return join_threads([self._loader], timeout, self._updates.apply)
 
     def build_plan(self):
         """The engine's fig9 plan of the current choices; raises its validation error."""
@@ -462,19 +458,11 @@ class AccuracyModel(HasTraits):
 
     def cancel(self) -> None:
         """Stop after the unit that is running (its rows are kept, and stored)."""
-        if self._cancel is not None and self.status == RUNNING:
-            self._cancel.set()
-            self.status = CANCELLING
-            self.message = "cancelling: the unit that is running finishes first"
+        request_cancel(self, self._cancel, "cancelling: the unit that is running finishes first")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ends and its rows are in the model (scripts, tests)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                return False
-        self._updates.apply()
-        return True
+        return join_threads([self._thread], timeout, self._updates.apply)
 
     def _work(self, run: int, plan, cancel: threading.Event) -> None:
         from multipredict.experiments.units import run_plan

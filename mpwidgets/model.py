@@ -21,6 +21,7 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,6 +47,28 @@ PREDICTORS = ("auto", "gcn", "mlp")  # TrialOptions' choices (multipredict.metho
 FINE_TUNE = ("auto", "head", "all")  # TrialOptions.target_train's choices, likewise
 HELP = "HELP"  # the registry's name of the HELP baseline
 IDLE, RUNNING, CANCELLING, DONE, CANCELLED, FAILED = "idle", "running", "cancelling", "done", "cancelled", "failed"
+
+
+def join_threads(threads, timeout: float | None, apply: Callable[[], None]) -> bool:
+    """What every model's ``wait`` does: join ``threads`` (None entries skipped) within ``timeout``
+    seconds in all, then ``apply()`` (bring their posted results into the model) and return True;
+    False while one is still running."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for thread in threads:
+        if thread is not None:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return False
+    apply()
+    return True
+
+
+def request_cancel(model, cancel: threading.Event | None, message: str) -> None:
+    """What every model's ``cancel`` does: set the run's event and say what finishes first."""
+    if cancel is not None and model.status == RUNNING:
+        cancel.set()
+        model.status = CANCELLING
+        model.message = message
 # Traits that make up the spec: a change to any of them rebuilds (and revalidates) it.
 SPEC_TRAITS = ("space", "train_devices", "test_devices", "use_transfer", "encoding", "embedding", "predictor",
                "fine_tune", "compare", "samples", "method_samples", "repeats", "seed", "protocol", "help_protocol",
@@ -365,28 +388,14 @@ class ExperimentModel(HasTraits):
 
     def cancel(self) -> None:
         """Stop scheduling trials; the trials already running finish and their rows are kept."""
-        if self._cancel is not None and self.status == RUNNING:
-            self._cancel.set()
-            self.status = CANCELLING
-            self.message = "cancelling: the trial that is running finishes first"
+        request_cancel(self, self._cancel, "cancelling: the trial that is running finishes first")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ends and its results are in the model (scripts, tests); True when it ended."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                return False
-        self._drain()
-        return True
+        return join_threads([self._thread], timeout, self._drain)
 
     def wait_for_distance(self, timeout: float | None = None) -> bool:
-        thread = getattr(self, "_distance_thread", None)
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                return False
-        self._drain()
-        return True
+        return join_threads([getattr(self, "_distance_thread", None)], timeout, self._drain)
 
     # ---------------------------------------------------------------- from worker threads to the UI thread
     def _post(self, update: Callable[[], None]) -> None:

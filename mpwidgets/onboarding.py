@@ -45,7 +45,7 @@ from multipredict.onboard import OnboardResult, onboard, read_measurements
 from multipredict.threads import torch_threads
 
 from . import figures
-from .model import DONE, FAILED, IDLE, RUNNING, KernelUpdates, explain_error
+from .model import DONE, FAILED, IDLE, RUNNING, KernelUpdates, explain_error, join_threads
 from .views import _download_link, figure_widget, replace_figure
 
 log = logging.getLogger(__name__)
@@ -240,14 +240,7 @@ class OnboardingModel(HasTraits):
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run and the request for suggestions end and their results are in the
         model (scripts, tests)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in (self._thread, self._suggest_thread):
-            if thread is not None:
-                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-                if thread.is_alive():
-                    return False
-        self._updates.apply()
-        return True
+        return join_threads([self._thread, self._suggest_thread], timeout, self._updates.apply)
 
     def _work(self, run: int, space: str, measurements: pd.DataFrame, device: str, options: dict) -> None:
         def progress(stage: str, fraction: float) -> None:

@@ -44,7 +44,8 @@ from multipredict import latencybudget, search, searchjob
 from multipredict.messages import user_message
 from multipredict.onboard import OnboardResult
 
-from .model import CANCELLED, CANCELLING, DONE, FAILED, IDLE, RUNNING, ChoiceError, KernelUpdates, explain_error
+from .model import (CANCELLED, CANCELLING, DONE, FAILED, IDLE, RUNNING, ChoiceError, KernelUpdates, explain_error,
+                    join_threads, request_cancel)
 from .views import _download_link, figure_widget, replace_figure
 
 log = logging.getLogger(__name__)
@@ -210,12 +211,7 @@ class SearchModel(HasTraits):
                               float(max(np.nanmax(bound), np.nanmax(self.latency.bounded_ms(self.level))))]
 
     def wait_for_latency(self, timeout: float | None = None) -> bool:
-        if self._loader is not None:
-            self._loader.join(timeout)
-            if self._loader.is_alive():
-                return False
-        self._updates.apply()
-        return True
+        return join_threads([self._loader], timeout, self._updates.apply)
 
     # ---------------------------------------------------------------- checking
     def check(self) -> np.ndarray | None:
@@ -317,19 +313,11 @@ class SearchModel(HasTraits):
 
     def cancel(self) -> None:
         """Stop after the batch being trained (the archs trained so far are kept: a rerun continues)."""
-        if self._cancel is not None and self.status == RUNNING:
-            self._cancel.set()
-            self.status = CANCELLING
-            self.message = "cancelling: the batch being trained finishes first"
+        request_cancel(self, self._cancel, "cancelling: the batch being trained finishes first")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ends and its result is in the model (scripts, tests)."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                return False
-        self._updates.apply()
-        return True
+        return join_threads([self._thread], timeout, self._updates.apply)
 
     def _work(self, run: int, settings: dict, latency, options, folder: Path, cancel: threading.Event) -> None:
         from multipredict.threads import torch_threads
