@@ -96,17 +96,8 @@ def read_measurements(space: str, path_or_frame) -> pd.DataFrame:
         raise MultipredictError(f"{origin} line 1: expected columns {EXPECTED_COLUMNS}; found {list(frame.columns)} "
                                 f"(arch = an id or an arch string)")
     ids = _arch_ids(module, space, frame[arch_column], origin)
-    latency, bad = usercsv.bad_numbers(frame["latency_ms"], positive=True)
-    if bad:
-        values = ", ".join(f"line {i + 2}: {frame['latency_ms'].iloc[i] or '(empty)'}" for i in bad[:10])
-        raise MultipredictError(f"{origin}: latency_ms must be a finite positive number of milliseconds; bad values "
-                                f"at {values}")
-    out = pd.DataFrame({"arch_id": np.asarray(ids, dtype=np.int64), "latency_ms": latency.to_numpy(float)})
-    duplicated = out["arch_id"].duplicated(keep=False)
-    if duplicated.any():
-        lines = [str(i + 2) for i in np.flatnonzero(duplicated)]
-        raise MultipredictError(f"{origin}: the same arch appears more than once (lines {', '.join(lines[:10])}); "
-                                f"keep one measurement per arch (e.g. the median of repeats)")
+    out = pd.DataFrame({"arch_id": np.asarray(ids, dtype=np.int64), "latency_ms": usercsv.latency_ms(frame, origin)})
+    usercsv.check_unique(out["arch_id"], origin, "arch")
     if len(out) < MIN_ROWS:
         raise MultipredictError(f"{origin}: {len(out)} measurements; onboarding needs at least {MIN_ROWS} "
                                 f"(10-20 recommended)")

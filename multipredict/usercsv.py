@@ -51,6 +51,26 @@ def bad_numbers(values: pd.Series, *, positive: bool = False) -> tuple[pd.Series
     return numbers, np.flatnonzero(~good).tolist()
 
 
+def latency_ms(frame: pd.DataFrame, origin: str) -> np.ndarray:
+    """A measurement table's ``latency_ms`` column as floats, or an error naming the lines that are
+    not finite positive milliseconds."""
+    latency, bad = bad_numbers(frame["latency_ms"], positive=True)
+    if bad:
+        values = ", ".join(f"line {i + 2}: {frame['latency_ms'].iloc[i] or '(empty)'}" for i in bad[:10])
+        raise MultipredictError(f"{origin}: latency_ms must be a finite positive number of milliseconds; bad values "
+                                f"at {values}")
+    return latency.to_numpy(float)
+
+
+def check_unique(keys: pd.Series, origin: str, what: str) -> None:
+    """One measurement per ``what`` (arch, model): an error naming the repeated lines."""
+    duplicated = keys.duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        lines = [str(i + 2) for i in np.flatnonzero(duplicated)]
+        raise MultipredictError(f"{origin}: the same {what} appears more than once (lines {', '.join(lines[:10])}); "
+                                f"keep one measurement per {what} (e.g. the median of repeats)")
+
+
 def _read_parquet(path: Path, expected: str) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)

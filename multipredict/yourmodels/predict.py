@@ -97,17 +97,8 @@ def read_user_measurements(path_or_frame, encoded: pd.DataFrame, *, flag: str = 
         raise MultipredictError(f"{origin}: {len(unknown)} model(s) are not in the encoded set ({'; '.join(unknown[:10])})"
                                 f"; encoded models are e.g. {examples} ({len(known)} in all); encode those models "
                                 f"first or fix the names")
-    latency, bad = usercsv.bad_numbers(frame["latency_ms"], positive=True)
-    if bad:
-        values = ", ".join(f"line {i + 2}: {frame['latency_ms'].iloc[i] or '(empty)'}" for i in bad[:10])
-        raise MultipredictError(f"{origin}: latency_ms must be a finite positive number of milliseconds; bad values "
-                                f"at {values}")
-    out = pd.DataFrame({"model": names.to_numpy(), "latency_ms": latency.to_numpy(float)})
-    duplicated = out["model"].duplicated(keep=False)
-    if duplicated.any():
-        lines = [str(i + 2) for i in np.flatnonzero(duplicated)]
-        raise MultipredictError(f"{origin}: the same model appears more than once (lines {', '.join(lines[:10])}); "
-                                f"keep one measurement per model (e.g. the median of repeats)")
+    out = pd.DataFrame({"model": names.to_numpy(), "latency_ms": usercsv.latency_ms(frame, origin)})
+    usercsv.check_unique(out["model"], origin, "model")
     if len(out) < MIN_MEASUREMENTS:
         raise MultipredictError(f"{origin}: {len(out)} measurement(s); a prediction needs at least "
                                 f"{MIN_MEASUREMENTS} (5-20 recommended: measure more of the encoded models)")
