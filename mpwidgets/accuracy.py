@@ -43,7 +43,7 @@ from multipredict.messages import user_message
 from . import figures
 from .model import (CANCELLED, CANCELLING, DONE, FAILED, IDLE, RUNNING, ChoiceError, KernelUpdates, explain_error,
                     join_threads, request_cancel)
-from .views import _download_link, figure_widget, replace_figure, sync_figure_state
+from .views import _download_link, error_box, figure_widget, replace_figure, sync_figure_state
 
 log = logging.getLogger(__name__)
 
@@ -737,12 +737,7 @@ class AccuracyPanel(w.VBox):
         self.progress.bar_style = {DONE: "success", FAILED: "danger", CANCELLING: "warning"}.get(m.status, "")
         text = m.message or (f"ready: {m.units} units of work" if m.units else "")
         self.status.value = f"<span class='mp-status-{m.status}'>{html.escape(text)}</span>" if text else ""
-        if m.error:
-            lines = "".join(f"<div>{html.escape(line)}</div>" for line in m.error.splitlines() if line.strip())
-            self.errors.value = ("<div style='border:1px solid #d33;background:#fff3f3;color:#900;padding:6px 10px;"
-                                 f"border-radius:4px'>{lines}</div>")
-        else:
-            self.errors.value = ""
+        self.errors.value = error_box(m.error)
 
     def _show_distance(self, change=None) -> None:
         m = self.model

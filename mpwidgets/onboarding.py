@@ -46,7 +46,7 @@ from multipredict.threads import torch_threads
 
 from . import figures
 from .model import DONE, FAILED, IDLE, RUNNING, KernelUpdates, explain_error, join_threads
-from .views import _download_link, figure_widget, replace_figure
+from .views import _download_link, error_box, figure_widget, replace_figure
 
 log = logging.getLogger(__name__)
 
@@ -565,12 +565,7 @@ class OnboardingPanel(w.VBox):
         self.progress.description = m.stage
         self.progress.bar_style = {DONE: "success", FAILED: "danger"}.get(m.status, "")
         self.status.value = f"<span class='mp-status-{m.status}'>{html.escape(m.message)}</span>" if m.message else ""
-        if m.error:
-            lines = "".join(f"<div>{html.escape(line)}</div>" for line in m.error.splitlines() if line.strip())
-            self.errors.value = ("<div style='border:1px solid #d33;background:#fff3f3;color:#900;padding:6px 10px;"
-                                 f"border-radius:4px'>{lines}</div>")
-        else:
-            self.errors.value = ""
+        self.errors.value = error_box(m.error)
 
     def _show_result(self, change=None) -> None:
         r = self.model.result

@@ -46,7 +46,7 @@ from multipredict.onboard import OnboardResult
 
 from .model import (CANCELLED, CANCELLING, DONE, FAILED, IDLE, RUNNING, ChoiceError, KernelUpdates, explain_error,
                     join_threads, request_cancel)
-from .views import _download_link, figure_widget, replace_figure
+from .views import _download_link, error_box, figure_widget, replace_figure
 
 log = logging.getLogger(__name__)
 
@@ -638,12 +638,7 @@ class SearchPanel(w.VBox):
                 f"<small>(latency {html.escape(how)})</small>")
         else:
             self.budget_note.value = ""
-        if m.error:
-            lines = "".join(f"<div>{html.escape(line)}</div>" for line in m.error.splitlines() if line.strip())
-            self.errors.value = ("<div style='border:1px solid #d33;background:#fff3f3;color:#900;padding:6px 10px;"
-                                 f"border-radius:4px'>{lines}</div>")
-        else:
-            self.errors.value = ""
+        self.errors.value = error_box(m.error)
 
     def _show_curve(self, change=None) -> None:
         m = self.model

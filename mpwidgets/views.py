@@ -517,6 +517,18 @@ def _download_link(data: bytes, filename: str, mime: str, label: str, css: str) 
     return f"<a class='{css}' download='{filename}' href='data:{mime};base64,{payload}'>{html.escape(label)}</a>"
 
 
+
+ERROR_STYLE = "border:1px solid #d33;background:#fff3f3;color:#900;padding:6px 10px;border-radius:4px"
+
+
+def error_box(text: str) -> str:
+    """A panel's error area: each non-empty line of ``text`` (escaped) in one red box; "" for none."""
+    if not text:
+        return ""
+    lines = "".join(f"<div>{html.escape(line)}</div>" for line in text.splitlines() if line.strip())
+    return f"<div style='{ERROR_STYLE}'>{lines}</div>"
+
+
 class ErrorArea(w.HTML):
     """What is wrong with the current choices or the last run, in sentences."""
 
@@ -539,11 +551,7 @@ class ErrorArea(w.HTML):
             lines = "".join(f"<li>{html.escape(e)}</li>" for e in shown)
             parts.append(f"<b>{len(self.model.trial_errors)} trial(s) failed</b> (their rows keep the error):"
                          f"<ul>{lines}</ul>" + (f"... and {more} more" if more > 0 else ""))
-        if parts:
-            self.value = ("<div style='border:1px solid #d33;background:#fff3f3;color:#900;padding:6px 10px;"
-                          "border-radius:4px'>" + "".join(parts) + "</div>")
-        else:
-            self.value = ""
+        self.value = f"<div style='{ERROR_STYLE}'>" + "".join(parts) + "</div>" if parts else ""
 
 
 class SpaceControls(w.HBox):

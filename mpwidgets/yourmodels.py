@@ -36,7 +36,7 @@ from multipredict.yourmodels.predict import read_user_measurements
 from . import figures
 from .model import DONE, FAILED, IDLE
 from .onboarding import error_message
-from .views import _download_link, figure_widget, replace_figure
+from .views import _download_link, error_box, figure_widget, replace_figure
 
 RANKING_ROWS = 25  # rows of the ranking table in the panel (the download has them all)
 
@@ -205,8 +205,7 @@ class YourModelsPanel(w.VBox):
         if m.measurements is not None:
             parts.append(html.escape(m.source))
         self.info.value = "<i>" + " · ".join(parts) + "</i>" if parts else ""
-        self.errors.value = ("<div style='border:1px solid #d33;background:#fff3f3;color:#900;padding:6px 10px;"
-                             f"border-radius:4px'>{html.escape(m.error)}</div>") if m.error else ""
+        self.errors.value = error_box(m.error)
 
     def _show_result(self, change=None) -> None:
         r = self.model.result
