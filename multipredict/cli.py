@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import MultipredictError, UnknownNameError
+from .errors import MultipredictError
 from .messages import debug_requested, one_line, user_message
 from .outputs import TABLE_SUFFIXES, check_output_dir, check_output_file
 from .stopping import terminate_as_interrupt
@@ -355,7 +355,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
 
     from .experiments.reproduce import format_comparison, reproduce
 
@@ -373,13 +372,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                                     f"(--parts)")
     options = dict(parse_option(text) for text in args.option)
     options = _check_reproduce(args, options)
-    bar = tqdm(desc=f"{args.table} trials", unit="trial", disable=args.quiet)
     summary = reproduce(args.table, repeats=args.repeats or 10, quick=args.quick, out_dir=args.out,
                         methods=_split(args.methods) or None, options=options, executor=args.executor,
-                        workers=args.workers, seed=args.seed, on_result=lambda result: bar.update(1),
+                        workers=args.workers, seed=args.seed, progress=not args.quiet,
                         samples=[_int_value("--samples", v) for v in _split(args.samples)] or None,
                         parts=_split(args.parts) or None, scheduler=args.scheduler)
-    bar.close()
     settings = summary.attrs.get("settings")
     if settings:
         print(f"settings: {settings}")

@@ -26,9 +26,9 @@ import yaml
 
 from ..errors import MultipredictError
 from .reproduce import compare_with_paper, format_comparison, reproduce_with_trials
-from .runner import COLUMNS, TrialResult, shared_executor
+from .runner import COLUMNS, TrialResult
 from .spec import ExperimentSpec
-from .store import ParquetStore, ResultStore, run_cached
+from .store import ParquetStore, ResultStore, run_cached_many
 from .summary import summarise
 
 RESULTS_FILE = "results.csv"
@@ -119,23 +119,11 @@ def run_specs(specs: Sequence[ExperimentSpec] | Mapping[Any, ExperimentSpec], ou
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = ParquetStore(out / "store") if store is None else store
-    bar = _progress_bar(sum(spec.n_trials() for _, spec in labelled), progress)
-
-    def report(result: TrialResult) -> None:
-        bar.update(1)
-        if on_result is not None:
-            on_result(result)
-
-    frames = []
-    try:
-        with shared_executor(executor, workers, scheduler) as pool:
-            for value, spec in labelled:
-                if cancel is not None and cancel.is_set():
-                    break
-                frame = run_cached(spec, pool, store=store, workers=workers, on_result=report, cancel=cancel)
-                frames.append(frame.assign(**{label: value}) if label else frame)
-    finally:
-        bar.close()
+    specs_ = [spec for _, spec in labelled]
+    frames = run_cached_many(specs_, store=store, executor=executor, workers=workers, scheduler=scheduler,
+                             on_result=on_result, cancel=cancel, progress=progress)
+    frames = [frame.assign(**{label: value}) if label else frame
+              for (value, _), frame in zip(labelled, frames, strict=False)]
     results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS + ([label] if label
                                                                                                   else []))
     results.attrs["complete"] = all(f.attrs.get("complete", True) for f in frames) and len(frames) == len(labelled)
@@ -172,12 +160,6 @@ def reproduce_run(table: str, out_dir: str | Path, **options: Any) -> Experiment
     experiment = ExperimentRun(trials, summary, Path(out_dir), settings=summary.attrs.get("settings", ""))
     experiment.write()
     return experiment
-
-
-def _progress_bar(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="trials", unit="trial", disable=not enabled)
 
 
 __all__ = ["ExperimentRun", "correlation_bound_specs", "run_specs", "run_spec", "run_spec_file", "reproduce_run", "spec_from_parameters"]

@@ -32,9 +32,9 @@ from ..errors import MultipredictError, UnknownNameError
 from ..protocols import SOURCE_SAMPLES
 from . import methods as method_registry
 from .paper_numbers import FIGURES, TABLES, paper_numbers
-from .runner import TrialResult, shared_executor
+from .runner import TrialResult
 from .spec import ExperimentSpec
-from .store import ParquetStore, ResultStore, run_cached
+from .store import ParquetStore, ResultStore, run_cached_many
 from .summary import summarise
 
 SUMMARY_COLUMNS = ["table", "space", "source_samples", "method", "samples", "protocol", "device", "spearman_mean",
@@ -189,34 +189,35 @@ def reproduce(table: str, repeats: int = 10, quick: bool = False, out_dir: str |
               executor=None, workers: int | None = None, store: ResultStore | None = None, seed: int = 0,
               on_result: Callable[[TrialResult], None] | None = None,
               cancel: threading.Event | None = None, samples: Sequence[int] | None = None,
-              parts: Sequence[str] | None = None, scheduler: str | None = None) -> pd.DataFrame:
+              parts: Sequence[str] | None = None, scheduler: str | None = None,
+              progress: bool = False) -> pd.DataFrame:
     """Run one of the paper's tables (or some of its ``methods``, with extra ``options``); write
     ``<table>.csv``, ``.txt`` and ``_trials.csv`` under ``out_dir``; return the summary
     (``SUMMARY_COLUMNS``). Pretrained TL weights are kept under ``out_dir/pretrained``, so a run that
     changes only target-side options reuses them. ``executor="dask"`` runs the trials on the Dask
-    cluster at ``scheduler`` (none: a ``LocalCluster`` of ``workers`` processes, one for every part)."""
+    cluster at ``scheduler`` (none: a ``LocalCluster`` of ``workers`` processes, one for every part).
+    ``progress``: a tqdm bar over every trial of the table, with an ETA."""
     summary, _ = reproduce_with_trials(table, repeats, quick, out_dir, methods=methods, options=options,
                                        executor=executor, workers=workers, store=store, seed=seed,
                                        on_result=on_result, cancel=cancel, samples=samples, parts=parts,
-                                       scheduler=scheduler)
+                                       scheduler=scheduler, progress=progress)
     return summary
 
 
 def reproduce_with_trials(table: str, repeats: int = 10, quick: bool = False, out_dir: str | Path = "reproduction",
                           *, methods=None, options=None, executor=None, workers=None, store=None, seed: int = 0,
                           on_result=None, cancel=None, samples=None, parts=None,
-                          scheduler: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                          scheduler: str | None = None, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``reproduce``, returning the trial rows (one per trial x test device) beside the summary."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = ParquetStore(out / "store") if store is None else store
     parts = table_specs(table, repeats=repeats, quick=quick, seed=seed, methods=methods, options=options,
                         pretrain_dir=out / "pretrained", samples=samples, parts=parts)
-    frames = []
-    with shared_executor(executor, workers, scheduler) as pool:
-        for part, spec in parts:
-            frame = run_cached(spec, pool, store=store, workers=workers, on_result=on_result, cancel=cancel)
-            frames.append(frame.assign(source_samples=part.source_samples))
+    frames = run_cached_many([spec for _, spec in parts], store=store, executor=executor, workers=workers,
+                             scheduler=scheduler, on_result=on_result, cancel=cancel, progress=progress,
+                             desc=f"{table} trials")
+    frames = [frame.assign(source_samples=part.source_samples) for (part, _), frame in zip(parts, frames, strict=False)]
     trials = pd.concat(frames, ignore_index=True)
     summary = compare_with_paper(trials, table)
     settings = settings_text(table, [spec for _, spec in parts])

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,36 @@ def run_cached(spec: ExperimentSpec, executor=None, *, store: ResultStore | None
     frame = run(spec, executor, store=store, **run_options)
     frame.attrs["cached"] = False
     return frame
+
+
+def run_cached_many(specs: Sequence[ExperimentSpec], *, store: ResultStore, executor=None, workers: int | None = None,
+                    scheduler: str | None = None, on_result: Callable[[Any], None] | None = None,
+                    cancel: threading.Event | None = None, progress: bool = False,
+                    desc: str = "trials") -> list[pd.DataFrame]:
+    """``run_cached`` for each spec in turn on one shared executor (``runner.shared_executor``), with
+    one tqdm bar over all their trials (``progress``; stored trials count as they load, so the bar's
+    ETA is about the trials left). Once ``cancel`` is set, the specs after the current one do not start."""
+    from tqdm.auto import tqdm
+
+    from .runner import shared_executor
+
+    bar = tqdm(total=sum(spec.n_trials() for spec in specs), desc=desc, unit="trial", disable=not progress)
+
+    def report(result) -> None:
+        bar.update(1)
+        if on_result is not None:
+            on_result(result)
+
+    frames = []
+    try:
+        with shared_executor(executor, workers, scheduler) as pool:
+            for spec in specs:
+                if frames and cancel is not None and cancel.is_set():
+                    break
+                frame = run_cached(spec, pool, store=store, workers=workers, on_result=report, cancel=cancel)
+                if frame.attrs.get("cached"):
+                    bar.update(spec.n_trials())
+                frames.append(frame)
+    finally:
+        bar.close()
+    return frames
