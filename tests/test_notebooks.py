@@ -174,11 +174,23 @@ def test_latency_across_spaces_notebook(tmp_path, mirror):
     assert (table.loc[table["direction"] == "fbnet -> nb201", "median HWL transfer"] > 0.5).all()  # ours ~0.98
     figures = [o["data"]["application/vnd.plotly.v1+json"] for o in outputs
                if "application/vnd.plotly.v1+json" in o.get("data", {})]
-    assert [f["layout"]["title"]["text"].split(":")[0] for f in figures] == ["fbnet -> nb201", "nb201 -> fbnet"]
-    for figure in figures:
+    titles = [f["layout"]["title"]["text"].split(":")[0] for f in figures]
+    assert titles == ["fbnet -> nb201", "nb201 -> fbnet", "fig6, nb201"]
+    for figure in figures[:2]:
         lines = {t["name"]: t["y"] for t in figure["data"] if t.get("mode") == "lines+markers"}
         assert sorted(lines) == sorted(arms)
         assert all(len(y) == 2 and all(math.isfinite(v) and -1 <= v <= 1 for v in y) for y in lines.values()), lines
+    # the from-scratch part (Fig 6 on quick settings): the curve the figure draws is the engine's CSV
+    curve = pd.read_csv(out / "fig6" / "fig6_curve.csv")
+    scratch = {t["name"]: t for t in figures[2]["data"]}
+    assert set(scratch) == set(curve["method"]) >= {"Scratch ZCP", "Scratch HWL", "TL Vec ET"}  # quick: no HELP
+    hwl = curve[curve["method"] == "Scratch HWL"].sort_values("total_measurements")
+    assert list(scratch["Scratch HWL"]["x"]) == list(hwl["total_measurements"])
+    assert (hwl["total_measurements"] > hwl["samples"]).all()  # HWL counts the reference devices' measurements
+    assert list(scratch["Scratch HWL"]["y"]) == pytest.approx(list(hwl["spearman_mean"]))
+    claims = next(t for t in tables if "reaches_at_total" in t)
+    assert "Scratch ZCP" in claims and "fig6" in claims
+    assert any("paper: ZCP and HWL" in "".join(o.get("text", "")) for o in outputs)
 
 
 def test_nas_search_notebook(tmp_path, mirror):

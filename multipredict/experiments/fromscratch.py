@@ -102,18 +102,24 @@ def claim_text(figure: str, claim_: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def figure_html(figure: str, curve_: pd.DataFrame) -> str:
-    from .units import NO_PLOTLY_HTML, figures_page, plotly_or_none
+def figures(figure: str, curve_: pd.DataFrame) -> list:
+    """One plotly figure per space of ``curve_``: mean Spearman against total hardware measurements
+    (log x), bars at the 25th-75th percentiles; ``[]`` without plotly."""
+    from .units import plotly_or_none
 
     go = plotly_or_none()
     if go is None:
-        return NO_PLOTLY_HTML
+        return []
     parts = []
     for space, part in curve_.groupby("space", sort=False):
         fig = go.Figure()
         for method, line in part.groupby("method", sort=False):
             x = [max(int(v), 1) for v in line["total_measurements"]]
             fig.add_trace(go.Scatter(x=x, y=line["spearman_mean"].tolist(), mode="lines+markers", name=method,
+                                     customdata=line[["samples", "spearman_q25", "spearman_q75"]],
+                                     hovertemplate=f"<b>{method}</b><br>%{{x}} measurements (k = %{{customdata[0]}}): "
+                                                   "Spearman %{y:.3f} (25-75%: %{customdata[1]:.3f} to "
+                                                   "%{customdata[2]:.3f})<extra></extra>",
                                      error_y={"type": "data", "symmetric": False,
                                               "array": (line["spearman_q75"] - line["spearman_mean"]).tolist(),
                                               "arrayminus": (line["spearman_mean"] - line["spearman_q25"]).tolist()}))
@@ -121,7 +127,14 @@ def figure_html(figure: str, curve_: pd.DataFrame) -> str:
                           xaxis_title="total hardware measurements (log)", xaxis_type="log",
                           yaxis_title="Spearman rho")
         parts.append(fig)
-    return figures_page(parts)
+    return parts
+
+
+def figure_html(figure: str, curve_: pd.DataFrame) -> str:
+    from .units import NO_PLOTLY_HTML, figures_page
+
+    parts = figures(figure, curve_)
+    return figures_page(parts) if parts else NO_PLOTLY_HTML
 
 
 def write_outputs(figure: str, trials: pd.DataFrame, train_devices, out) -> str:
