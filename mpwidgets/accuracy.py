@@ -42,7 +42,7 @@ from multipredict.messages import user_message
 
 from . import figures
 from .model import (CANCELLED, CANCELLING, DONE, FAILED, IDLE, RUNNING, ChoiceError, KernelUpdates, explain_error,
-                    join_threads, request_cancel)
+                    join_threads, request_cancel, start_loader)
 from .views import _download_link, error_box, figure_widget, replace_figure, sync_figure_state
 
 log = logging.getLogger(__name__)
@@ -348,23 +348,15 @@ class AccuracyModel(HasTraits):
         token, space = self._token, self.space
         self.distance, self.distance_error = None, ""
 
-        def load() -> None:
-            try:
-                matrix = task_distance(space)
-                from multipredict.experiments import accuracy  # noqa: F401  torch: off the kernel's thread
-            except Exception as error:
-                if user_message(error) is None:
-                    log.exception("task distance of %s failed", space)
-                message = f"the task distance of {space} could not be computed: {explain_error(error)}"
-                self._updates.post(functools.partial(self._loaded, token, None, message))
-                return
-            self._updates.post(functools.partial(self._loaded, token, matrix, ""))
+        def compute() -> pd.DataFrame:
+            matrix = task_distance(space)
+            from multipredict.experiments import accuracy  # noqa: F401  torch: off the kernel's thread
+            return matrix
 
-        if self._load_mode == "now":
-            load()
-        else:
-            self._loader = threading.Thread(target=load, daemon=True, name="mpwidgets-accuracy-distance")
-            self._loader.start()
+        self._loader = start_loader(
+            compute, lambda matrix, problem: self._updates.post(functools.partial(self._loaded, token, matrix, problem)),
+            now=self._load_mode == "now", name="mpwidgets-accuracy-distance",
+            context=f"the task distance of {space} could not be computed")
 
     def _loaded(self, token: int, matrix: pd.DataFrame | None, problem: str) -> None:
         if token != self._token:  # another space was chosen since

@@ -92,6 +92,33 @@ def explain_error(error: BaseException) -> str:
     return f"unexpected {type(error).__name__}: {one_line(str(error))} (the details are in the kernel log)"
 
 
+def start_loader(compute: Callable[[], Any], deliver: Callable[[Any, str], None], *, now: bool, name: str,
+                 context: str = "", expected: tuple[type[BaseException], ...] = ()) -> threading.Thread | None:
+    """What every model's background load does: ``compute()`` in a daemon thread named ``name`` (at
+    once, in the caller's thread, when ``now``: tests and papermill), then ``deliver(value, "")``, or
+    ``deliver(None, problem)`` with the error in one line (``explain_error``, after ``context + ": "``).
+    Errors that are not the user's (no ``user_message``, not one of ``expected``) go to the log with
+    their traceback. ``deliver`` runs in the loading thread: post to the kernel from there. Returns
+    the thread (None when ``now``)."""
+    def load() -> None:
+        try:
+            value = compute()
+        except Exception as error:
+            if user_message(error) is None and not isinstance(error, expected):
+                log.exception("%s failed", name)
+            problem = explain_error(error)
+            deliver(None, f"{context}: {problem}" if context else problem)
+            return
+        deliver(value, "")
+
+    if now:
+        load()
+        return None
+    thread = threading.Thread(target=load, daemon=True, name=name)
+    thread.start()
+    return thread
+
+
 @config.cache_per_data_source(maxsize=4)
 def _distance_matrix(space: str) -> pd.DataFrame:
     names = [d.name for d in ordered_devices(space)]
@@ -518,21 +545,13 @@ class ExperimentModel(HasTraits):
         token, space = self._distance_token, self.space
         self.distance = None
 
-        def load() -> None:
-            try:
-                matrix = _distance_matrix(space)
-            except Exception as exc:
-                log.exception("task distance of %s failed", space)
-                message = f"the task-distance heatmap of {space} could not be computed: {explain_error(exc)}"
-                self._post(functools.partial(setattr, self, "run_error", message))
-                return
-            self._post(functools.partial(self._set_distance, token, matrix))
+        def deliver(matrix: pd.DataFrame | None, problem: str) -> None:
+            self._post(functools.partial(self._set_distance, token, matrix) if not problem
+                       else functools.partial(setattr, self, "run_error", problem))
 
-        if self._load_distance == "now":
-            load()
-        else:
-            self._distance_thread = threading.Thread(target=load, daemon=True, name="mpwidgets-distance")
-            self._distance_thread.start()
+        self._distance_thread = start_loader(functools.partial(_distance_matrix, space), deliver,
+                                             now=self._load_distance == "now", name="mpwidgets-distance",
+                                             context=f"the task-distance heatmap of {space} could not be computed")
 
 
 def _unpack(result: Any) -> tuple[list[dict], int | None, int | None, bool, str | None, str]:

@@ -45,7 +45,7 @@ from multipredict.messages import user_message
 from multipredict.onboard import OnboardResult
 
 from .model import (CANCELLED, CANCELLING, DONE, FAILED, IDLE, RUNNING, ChoiceError, KernelUpdates, explain_error,
-                    join_threads, request_cancel)
+                    join_threads, request_cancel, start_loader)
 from .views import _download_link, error_box, figure_widget, replace_figure
 
 log = logging.getLogger(__name__)
@@ -166,27 +166,20 @@ class SearchModel(HasTraits):
         with self.hold_trait_notifications():
             self.latency, self.latency_error, self.counted = None, "", 0
 
-        def load() -> None:
-            try:
-                if device == ONBOARDED:
-                    if onboarded is None:
-                        raise ChoiceError("no device onboarded yet: onboard one (search space nb201) in the "
-                                          "onboarding panel of the latency workbench, or pick a public device")
-                    estimate = latencybudget.from_onboarding(onboarded)
-                else:
-                    estimate = searchjob.latency_for(device=device)
-            except Exception as error:
-                if user_message(error) is None and not isinstance(error, ChoiceError):
-                    log.exception("latency of %s failed", device)
-                self._updates.post(functools.partial(self._loaded, token, None, explain_error(error)))
-                return
-            self._updates.post(functools.partial(self._loaded, token, estimate, ""))
+        def compute() -> latencybudget.LatencyEstimate:
+            if device != ONBOARDED:
+                return searchjob.latency_for(device=device)
+            if onboarded is None:
+                raise ChoiceError("no device onboarded yet: onboard one (search space nb201) in the onboarding "
+                                  "panel of the latency workbench, or pick a public device")
+            return latencybudget.from_onboarding(onboarded)
 
-        if self._load_mode == "now" or device == ONBOARDED:  # an onboarded device is at hand: no thread
-            load()
-        else:
-            self._loader = threading.Thread(target=load, daemon=True, name="mpwidgets-search-latency")
-            self._loader.start()
+        # an onboarded device is at hand: no thread
+        self._loader = start_loader(
+            compute, lambda estimate, problem: self._updates.post(functools.partial(self._loaded, token, estimate,
+                                                                                    problem)),
+            now=self._load_mode == "now" or device == ONBOARDED, name="mpwidgets-search-latency",
+            expected=(ChoiceError,))
 
     def _loaded(self, token: int, estimate: latencybudget.LatencyEstimate | None, problem: str) -> None:
         if token != self._token:  # another device was chosen since

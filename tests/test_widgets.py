@@ -556,3 +556,35 @@ def test_the_dashboard_has_the_onboarding_panel_in_its_space(registry, monkeypat
     assert os.environ["MPWIDGETS_ONBOARD_OPTIONS"] == '{"source_epochs": 2}'
     with pytest.raises(SystemExit):
         serve.build_parser().parse_args(["--onboard-options", "[2]"])
+
+
+def test_start_loader_delivers_the_value_or_one_line_problem(caplog):
+    """The background load every panel uses: the value, or the error in one line after its context;
+    only errors that are not the user's reach the log (with a traceback)."""
+    from mpwidgets.model import ChoiceError, start_loader
+
+    got = []
+    assert start_loader(lambda: 3, lambda *a: got.append(a), now=True, name="mp-ok") is None
+    thread = start_loader(lambda: 1 / 0, lambda *a: got.append(a), now=False, name="mp-broken",
+                          context="the heatmap could not be computed")
+    thread.join(10)
+    assert got[0] == (3, "")
+    assert got[1][0] is None and got[1][1].startswith("the heatmap could not be computed: unexpected ZeroDivisionError")
+    assert "mp-broken failed" in caplog.text and "Traceback" in caplog.text
+    caplog.clear()
+
+    def refuse():
+        raise ChoiceError("pick a device first")
+
+    start_loader(refuse, lambda *a: got.append(a), now=True, name="mp-choice", expected=(ChoiceError,))
+    assert got[2] == (None, "pick a device first") and caplog.text == ""
+
+
+def test_search_model_explains_an_onboarded_device_that_is_missing(tmp_path):
+    from mpwidgets.search import ONBOARDED, SearchModel
+
+    m = SearchModel(device="eyeriss", budget=30, load="now", out_dir=tmp_path)
+    m.activate()
+    assert m.latency is not None and m.latency_error == ""
+    m.device = ONBOARDED
+    assert m.latency is None and m.latency_error.startswith("no device onboarded yet")
