@@ -27,7 +27,7 @@ from multipredict import suggest, tasks
 from multipredict.methods.protocol import device_latency
 from multipredict.methods.transfer import BenchmarkTransfer
 
-STRATEGIES = ("random", "reference", "stratified", "kcenter", "active", "reference+stratified")
+STRATEGIES = suggest.STRATEGIES
 
 
 def run(args) -> pd.DataFrame:

@@ -14,6 +14,9 @@ profile space cover the rankings the new device can have.
 - ``reference+stratified``: HELP's reference archs, then stratified for the rest.
 - ``kcenter``: greedy farthest-point selection in the profile space (starting from the arch
   nearest the centre, or from the archs already measured).
+- ``representative``: k-means in the profile space (k clusters plus one per arch already
+  measured); from each cluster that holds no measured arch, the arch nearest its centre, largest
+  clusters first. Unlike ``kcenter`` it follows the archs' density instead of reaching for outliers.
 - ``active``: needs measurements: fine-tunes an ensemble of predictors on bootstrap resamples of
   the measured archs and takes the archs whose predicted rank the ensemble disagrees on most
   (among a stratified shortlist, so the batch does not pile up in one corner).
@@ -36,7 +39,8 @@ import pandas as pd
 
 from .errors import MultipredictError, UnknownNameError
 
-STRATEGIES: tuple[str, ...] = ("random", "reference", "stratified", "kcenter", "active", "reference+stratified")
+STRATEGIES: tuple[str, ...] = ("random", "reference", "stratified", "kcenter", "representative", "active",
+                               "reference+stratified")
 DEFAULT_STRATEGY = "reference"
 
 
@@ -99,6 +103,28 @@ def _kcenter(profile: pd.DataFrame, k: int, measured: np.ndarray) -> list[int]:
     return chosen[:k]
 
 
+def _representative(profile: pd.DataFrame, k: int, measured: np.ndarray, rng: np.random.Generator) -> list[int]:
+    from scipy.cluster.vq import kmeans2
+
+    points = profile.to_numpy(dtype=float)
+    ids = profile.index.to_numpy()
+    n_clusters = min(len(ids), k + len(measured))
+    centres, label = kmeans2(points, n_clusters, minit="++", seed=rng)
+    held = set(label[np.isin(ids, measured)].tolist())
+    sizes = np.bincount(label, minlength=n_clusters)
+    chosen = []
+    for cluster in np.argsort(-sizes, kind="stable"):
+        members = np.flatnonzero(label == cluster)
+        if cluster in held or len(members) == 0:
+            continue
+        nearest = members[np.argmin(((points[members] - centres[cluster]) ** 2).sum(axis=1))]
+        chosen.append(int(ids[nearest]))
+    if len(chosen) < k:  # clusters shared with measured archs or empty: random for the rest
+        rest = np.setdiff1d(ids, np.concatenate([measured, chosen]).astype(np.int64))
+        chosen += [int(a) for a in rng.choice(rest, size=k - len(chosen), replace=False)]
+    return chosen[:k]
+
+
 def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=None, measured=None,
             measured_ms=None, sources: Sequence[str] | None = None, seed: int = 0, predictor=None,
             ensemble: int = 5) -> list[int]:
@@ -151,6 +177,8 @@ def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=
         return _stratified(sub.mean(axis=1), k, measured, rng)
     if strategy == "kcenter":
         return _kcenter(sub, k, measured)
+    if strategy == "representative":
+        return _representative(sub, k, measured, rng)
     return _active(space, k, sub, measured, measured_ms, sources, seed, predictor, ensemble, rng)
 
 

@@ -51,6 +51,27 @@ def test_reference_kcenter_random_and_candidates():
         suggest.suggest("nb201", 3, strategy="active", measured=[1, 2], measured_ms=[1.0, 2.0], sources=SOURCES)
 
 
+def test_representative_follows_the_density_that_kcenter_reaches_past():
+    """k-means centres: the candidates lie closer on average to the chosen archs than to kcenter's
+    (which minimises the largest distance instead), reproducibly, skipping measured archs."""
+    candidates = list(range(0, 3000))
+    profile = suggest.latency_profile("nb201", SOURCES).loc[candidates].to_numpy()
+
+    def mean_gap(chosen):
+        points = suggest.latency_profile("nb201", SOURCES).loc[chosen].to_numpy()
+        return float(np.min(((profile[:, None, :] - points[None]) ** 2).sum(axis=2), axis=1).mean())
+
+    rep = suggest.suggest("nb201", 10, strategy="representative", sources=SOURCES, candidates=candidates, seed=1)
+    kc = suggest.suggest("nb201", 10, strategy="kcenter", sources=SOURCES, candidates=candidates)
+    assert rep == suggest.suggest("nb201", 10, strategy="representative", sources=SOURCES, candidates=candidates,
+                                  seed=1)
+    assert len(set(rep)) == 10 and set(rep) <= set(candidates)
+    assert mean_gap(rep) < 0.8 * mean_gap(kc)
+    more = suggest.suggest("nb201", 5, strategy="representative", sources=SOURCES, candidates=candidates,
+                           measured=rep, seed=1)
+    assert len(set(more)) == 5 and not set(more) & set(rep)
+
+
 def test_suggest_command_writes_the_order_arch_and_id(tmp_path, capsys):
     (tmp_path / "c.csv").write_text("arch\n" + "\n".join(str(i) for i in range(50)) + "\n")
     out = tmp_path / "next.csv"
