@@ -143,6 +143,25 @@ def render_table(frame: pd.DataFrame, section: dict) -> str:
     return _markdown(shown)
 
 
+def _joined(frames: list[pd.DataFrame], key: str) -> pd.DataFrame:
+    """Parts side by side on their ``key`` column (a section's ``join``): a column that several parts
+    hold appears once, and only if they agree on it (the same arm measured again must give the same
+    numbers)."""
+    out = frames[0].drop(columns="part")
+    for frame in frames[1:]:
+        frame = frame.drop(columns="part")
+        for column in [c for c in frame.columns if c != key and c in out.columns]:
+            mine = out.set_index(key)[column]
+            theirs = frame.set_index(key)[column].reindex(mine.index)
+            if not np.allclose(mine.to_numpy(float), theirs.to_numpy(float), equal_nan=True):
+                raise ValueError(f"column {column!r} differs between the parts joined on {key!r}: rename it in one "
+                                 f"part's CSV, or show the parts one below the other (no join)")
+        order = list(dict.fromkeys([*out[key], *frame[key]]))  # the parts' row order (an outer merge sorts)
+        out = out.merge(frame[[key] + [c for c in frame.columns if c not in out.columns]], on=key, how="outer")
+        out = out.set_index(key).loc[order].reset_index()
+    return out
+
+
 RENDERERS = {"matrix": render_matrix, "reproduce": render_reproduce, "closest": render_closest,
              "table": render_table}
 
@@ -156,7 +175,8 @@ def render_section(section: dict, root: Path = ROOT) -> str:
         out += [f"*Not yet measured: run the command above to write `{missing[0]['csv']}`.*", ""]
         return "\n".join(out)
     frames = [pd.read_csv(root / part["csv"]).assign(part=part.get("label", "")) for part in section["parts"]]
-    out += [RENDERERS[section.get("layout", "table")](pd.concat(frames, ignore_index=True), section), ""]
+    frame = _joined(frames, section["join"]) if section.get("join") else pd.concat(frames, ignore_index=True)
+    out += [RENDERERS[section.get("layout", "table")](frame, section), ""]
     sources = ", ".join(f"`{part['csv']}`" for part in section["parts"])
     measured = f" Measured at commit {section['measured']}." if section.get("measured") else ""
     written = "the commands above" if len(section["parts"]) > 1 else "the command above"

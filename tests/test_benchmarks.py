@@ -52,6 +52,23 @@ def test_a_pending_section_says_how_to_measure_it(tmp_path):
     assert "Not yet measured" in text and "python x.py --csv benchmarks/results/x.csv" in text
 
 
+def test_joined_parts_stand_side_by_side_and_must_agree_on_shared_columns(tmp_path):
+    make_page = _make_page()
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "a.csv").write_text("device,random@20,kcenter@20\npixel2,0.87,0.89\nmean,0.95,0.96\n")
+    (results / "b.csv").write_text("device,random@20,other@20\npixel2,0.87,0.88\nmean,0.95,0.94\n")
+    section = {"title": "T", "description": "d", "layout": "table", "join": "device", "digits": 2,
+               "parts": [{"label": "a", "command": "a", "csv": "benchmarks/results/a.csv"},
+                         {"label": "b", "command": "b", "csv": "benchmarks/results/b.csv"}]}
+    text = make_page.render_section(section, root=tmp_path)
+    assert "| device | random@20 | kcenter@20 | other@20 |" in text
+    assert "| pixel2 | 0.87 | 0.89 | 0.88 |" in text and text.index("| pixel2") < text.index("| mean")
+    (results / "b.csv").write_text("device,random@20,other@20\npixel2,0.86,0.88\nmean,0.95,0.94\n")
+    with pytest.raises(ValueError, match="'random@20' differs"):
+        make_page.render_section(section, root=tmp_path)
+
+
 def _onboarding_args(tmp: Path) -> list[str]:
     # the lead is giving onboarding.py its own --quick; until then the smallest run its flags allow
     if "--quick" in (BENCHMARKS / "onboarding.py").read_text():
