@@ -324,6 +324,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.level is not None and not 0 < args.level < 1:
         raise MultipredictError(f"--level {args.level}: the conformal level must lie strictly between 0 and 1 "
                                 f"(default 0.95)")
+    if args.level is not None and args.no_margin:
+        raise MultipredictError(f"--level {args.level} and --no-margin contradict each other: give one")
     if args.max_latency_ms is not None and args.device is None and args.measurements is None:
         raise MultipredictError(f"--max-latency-ms {args.max_latency_ms:g} needs a device: give --device NAME (a "
                                 f"public device) or --measurements FILE (your device's arch,latency_ms)")
@@ -332,7 +334,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     out = Path(args.out)
     result = searchjob.run_search(args.task, strategy=args.strategy, encoding=args.encoding, budget=args.budget,
                                   seed=args.seed, latency=latency, max_ms=args.max_latency_ms,
-                                  level=args.level if args.level is not None else latencybudget.DEFAULT_LEVEL,
+                                  level=None if args.no_margin else
+                                  args.level if args.level is not None else latencybudget.DEFAULT_LEVEL,
                                   state_path=out / "search_state.json", progress=not args.quiet)
     written = searchjob.write_search(result, out)
     record = result.summary()
@@ -571,6 +574,11 @@ def build_parser() -> argparse.ArgumentParser:
     search_parser.add_argument("--level", type=float, default=None,
                                help="conformal level of the latency margin for a device known by measurements "
                                     "(default 0.95: with 20 measurements, the largest cross-validated ratio)")
+    search_parser.add_argument("--no-margin", action="store_true",
+                               help="count an arch under the budget by its predicted latency alone, then measure "
+                                    "shortlist.csv in order: better archs for about 2 more measurements, but the "
+                                    "chosen arch may be over the budget until you do (benchmarks: 'Search under a "
+                                    "latency budget')")
     search_parser.add_argument("--quiet", action="store_true", help="no progress bar")
     search_parser.add_argument("--out", required=True, help="folder for trajectory.csv, chosen.json, chosen.onnx "
                                                              "(+ pareto.csv, shortlist.csv with a device; search.html)")

@@ -126,11 +126,30 @@ def test_search_command_under_a_budget_writes_front_shortlist_and_chosen(tmp_pat
     assert "counted under" in capsys.readouterr().out
 
 
+def test_search_without_a_margin_counts_more_archs_and_says_to_walk_the_shortlist(tmp_path, capsys):
+    mine = tmp_path / "mine.csv"
+    _measured("eyeriss", seed=2).rename(columns={"arch_id": "arch"}).to_csv(mine, index=False)
+    truth = device_latency("nb201", "eyeriss")[:15625]
+    max_ms = str(float(np.percentile(truth, 40)))
+    counted = {}
+    for flags in ([], ["--no-margin"]):
+        out = tmp_path / ("plain" if flags else "margin")
+        assert cli.main(["search", "--measurements", str(mine), "--max-latency-ms", max_ms, "--budget", "10",
+                         "--strategy", "random", "--quiet", "--out", str(out), *flags]) == 0
+        chosen = json.loads((out / "chosen.json").read_text())
+        counted[bool(flags)] = chosen["archs_counted_feasible"]
+        assert (chosen["conformal_level"] is None) == bool(flags)
+        assert (chosen["conformal_factor"] == 1.0) == bool(flags)
+    assert counted[True] > counted[False]
+    assert "shortlist.csv in order" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--device", "eyeriss", "--max-latency-ms", "0.5"], "below every arch on 'eyeriss'"),
     (["--device", "no_such", "--max-latency-ms", "5"], "'no_such'"),
     (["--max-latency-ms", "5"], "needs a device"),
     (["--device", "eyeriss", "--level", "1.2"], "--level 1.2"),
+    (["--device", "eyeriss", "--level", "0.9", "--no-margin"], "--level 0.9 and --no-margin"),
     (["--budget", "20000"], "budget=20000 must lie in"),
 ])
 def test_search_bad_input_is_one_line_naming_the_value(tmp_path, capsys, argv, message):
