@@ -38,7 +38,7 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from traitlets import Dict, Float, HasTraits, Instance, Int, List, Unicode, observe
+from traitlets import Bool, Dict, Float, HasTraits, Instance, Int, List, Unicode, observe
 
 from multipredict import latencybudget, search, searchjob
 from multipredict.messages import user_message
@@ -74,6 +74,8 @@ class SearchModel(HasTraits):
     device = Unicode(DEFAULT_DEVICE, help=f"a public NB201 device, or {ONBOARDED!r}: the onboarding panel's device")
     max_ms = Float(0.0, help="the latency budget in ms on the device (0: the device's median, once loaded)")
     level = Float(latencybudget.DEFAULT_LEVEL, help="conformal level of the margin for an onboarded device")
+    margin = Bool(True, help="an onboarded device: count archs by prediction x the margin (False: by the "
+                             "prediction alone, then check the shortlist; `search --no-margin`)")
     budget = Int(100, help="archs the search trains")
     strategy = Unicode("predictor", help="one of multipredict.search.STRATEGIES")
     encoding = Unicode("zcp", help="the predictor's encoding, one of multipredict.search.ENCODINGS")
@@ -201,7 +203,7 @@ class SearchModel(HasTraits):
         # device's predictions times the conformal margin): the slider can always reach every arch
         bound = self.latency.bounded_ms(None)
         self.latency_range = [float(np.nanmin(bound)),
-                              float(max(np.nanmax(bound), np.nanmax(self.latency.bounded_ms(self.level))))]
+                              float(max(np.nanmax(bound), np.nanmax(self.latency.bounded_ms(self.counting_level))))]
 
     def wait_for_latency(self, timeout: float | None = None) -> bool:
         return join_threads([self._loader], timeout, self._updates.apply)
@@ -219,7 +221,7 @@ class SearchModel(HasTraits):
             if self.budget < 1:
                 raise ChoiceError(f"budget={self.budget}: the search must train at least one arch")
             if self.latency is not None:
-                mask = self.latency.check_budget(float(self.max_ms), self.level, at_least=int(self.budget))
+                mask = self.latency.check_budget(float(self.max_ms), self.counting_level, at_least=int(self.budget))
         except Exception as exc:  # the engine's MultipredictError or a surprise: shown, never raised
             if user_message(exc) is None and not isinstance(exc, ChoiceError):
                 log.exception("checking the search choices failed")
@@ -229,11 +231,16 @@ class SearchModel(HasTraits):
             self.counted = int(mask.sum()) if mask is not None else 0
         return mask
 
-    @observe("task", "max_ms", "level", "budget", "strategy", "encoding", "seed", "options")
+    @property
+    def counting_level(self) -> float | None:
+        """The conformal level archs are counted at: ``level``, or None without the margin."""
+        return float(self.level) if self.margin else None
+
+    @observe("task", "max_ms", "level", "margin", "budget", "strategy", "encoding", "seed", "options")
     def _on_choice(self, change: dict) -> None:
         if self._building:
             return
-        if change["name"] == "level" and self.latency is not None:
+        if change["name"] in ("level", "margin") and self.latency is not None:
             self._set_range()
         if self.status not in (RUNNING, CANCELLING):
             self.run_error = ""
@@ -257,7 +264,7 @@ class SearchModel(HasTraits):
     def settings(self) -> dict[str, Any]:
         """The run's settings, as ``run_search`` takes them (besides the latency)."""
         return {"task": self.task, "strategy": self.strategy, "encoding": self.encoding, "budget": int(self.budget),
-                "seed": int(self.seed), "max_ms": float(self.max_ms), "level": float(self.level)}
+                "seed": int(self.seed), "max_ms": float(self.max_ms), "level": self.counting_level}
 
     def run_folder(self) -> Path:
         """The folder of the current choices' run (its state file makes a rerun continue)."""
@@ -480,6 +487,12 @@ class SearchPanel(w.VBox):
                                                 "its prediction times the margin at this level fits")
         self.level.add_class("mp-search-level")
         w.link((m, "level"), (self.level, "value"))
+        self.margin = w.Checkbox(value=m.margin, description="margin", indent=False, layout=w.Layout(
+            width="auto", display="none"), tooltip="off: count archs by their predicted latency alone, then measure "
+                                                   "the shortlist in order (closer to the best arch, ~2 more "
+                                                   "measurements)")
+        self.margin.add_class("mp-search-margin")
+        w.link((m, "margin"), (self.margin, "value"))
         self.percentile_buttons = {}
         for p in PERCENTILES:
             button = w.Button(description=f"{p}th", layout=w.Layout(width="auto"),
@@ -512,7 +525,7 @@ class SearchPanel(w.VBox):
         m.observe(self._sync_slider, ["latency_range", "percentiles", "max_ms"])
         m.observe(self._show_result, "result")  # first: the results are on the page before the status says done
         m.observe(self._refresh, ["status", "trained", "message", "error", "counted", "latency", "latency_error",
-                                  "strategy", "level"])
+                                  "strategy", "level", "margin"])
         m.observe(self._show_curve, "curve")
         m.observe(self._show_details, "details")
         self._sync_devices()
@@ -523,7 +536,8 @@ class SearchPanel(w.VBox):
             help_text,
             w.HBox([w.VBox([self.task, self.device, self.strategy]), w.VBox([self.encoding, self.budget, self.seed])],
                    layout=w.Layout(flex_flow="row wrap", grid_gap="12px")),
-            w.HBox([self.max_ms, w.HTML("&nbsp;percentiles:&nbsp;"), *self.percentile_buttons.values(), self.level],
+            w.HBox([self.max_ms, w.HTML("&nbsp;percentiles:&nbsp;"), *self.percentile_buttons.values(), self.margin,
+                    self.level],
                    layout=w.Layout(flex_flow="row wrap", align_items="center")),
             self.budget_note, self.errors, w.HBox([self.run_button, self.cancel_button, self.progress]), self.status,
             self.curve_box, self.front_box, w.HBox([self.details, self.summary], layout=w.Layout(
@@ -611,8 +625,10 @@ class SearchPanel(w.VBox):
         for p, button in self.percentile_buttons.items():
             button.disabled = busy or p not in m.percentiles
         self.encoding.disabled = busy or m.strategy != "predictor"
-        self.level.disabled = busy
-        self.level.layout.display = None if m.latency is not None and m.latency.source != "table" else "none"
+        onboarded = m.latency is not None and m.latency.source != "table"
+        self.margin.disabled = busy
+        self.level.disabled = busy or not m.margin
+        self.margin.layout.display = self.level.layout.display = None if onboarded else "none"
         self.max_ms.disabled = busy or m.latency is None
         self.progress.max = max(m.budget, 1)
         self.progress.value = min(m.trained, self.progress.max)
@@ -623,8 +639,9 @@ class SearchPanel(w.VBox):
             self.budget_note.value = f"<i>loading the latency of every arch on {html.escape(m.device)}...</i>"
         elif m.latency is not None and m.counted:
             how = ("measured" if m.latency.source == "table" else
-                   f"predicted x the {m.level:.0%} conformal margin {m.latency.factor(m.level):.3f}; the "
-                   f"{m.latency.n_measurements} measured archs by their measurement")
+                   (f"predicted x the {m.level:.0%} conformal margin {m.latency.factor(m.level):.3f}" if m.margin
+                    else "predicted, no margin: measure the shortlist before you trust the chosen arch")
+                   + f"; the {m.latency.n_measurements} measured archs by their measurement")
             self.budget_note.value = (
                 f"<span class='mp-search-counted'>{m.counted:,} of {latencybudget.SPACE_SIZE:,} archs counted under "
                 f"{m.max_ms:.4g} ms on {html.escape(m.latency.device)}</span> "

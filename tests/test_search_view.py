@@ -61,7 +61,7 @@ def test_a_tiny_search_shows_the_curve_the_front_and_a_clicked_arch(panel):
     assert m.max_ms == pytest.approx(p25) and panel.max_ms.value == pytest.approx(p25)
     assert m.counted == int((latency <= p25).sum()) and f"{m.counted:,} of 15,625" in panel.budget_note.value
     assert m.error == "" and not panel.run_button.disabled
-    assert panel.level.layout.display == "none"  # a public device's latency is measured: no margin
+    assert panel.level.layout.display == panel.margin.layout.display == "none"  # a public device: measured, no margin
 
     live = []  # points of the curve on the page after each batch, before the end
     m.observe(lambda change: live.append(len(panel.curve_figure.data[0].x)) if m.result is None else None, "curve")
@@ -181,6 +181,12 @@ def test_the_dashboard_searches_on_the_device_onboarded_there(mirror, tmp_path, 
     view.level.value = 0.5  # a narrower margin counts more archs under the same budget
     assert m.counted == int((m.latency.bounded_ms(0.5) <= m.max_ms).sum()) > int((bound <= m.max_ms).sum())
     assert "50% conformal margin" in panel_text(view.budget_note)
+    assert view.margin.layout.display is None and not view.level.disabled
+    view.margin.value = False  # no margin: the predictions alone (search --no-margin), the level greyed out
+    assert m.counting_level is None and view.level.disabled and "no margin" in panel_text(view.budget_note)
+    assert m.counted == int((m.latency.bounded_ms(None) <= m.max_ms).sum()) > int((bound <= m.max_ms).sum())
+    assert m.settings()["level"] is None
+    view.margin.value = True
     view.level.value = 0.95
     view.run_button.click()
     assert m.wait(120) and m.status == DONE, m.error
