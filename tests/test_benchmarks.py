@@ -93,6 +93,8 @@ SMOKE = [
     ("selection.py", ["--quick", "--csv", "{tmp}/sel.csv", "--trials", "{tmp}/t.csv"], "stratified@10",
      ["sel.csv", "t.csv"], True),
     ("calibration.py", ["--quick", "--csv", "{tmp}/cal.csv"], "oob", ["cal.csv"], True),
+    ("calibration.py", ["--quick", "--pretrain", "halves", "--check", str(ROOT / "data/calibration/onboard_fbnet.json"),
+                        "--check-csv", "{tmp}/check.csv"], "interval covers", ["check.csv"], True),
     ("fig9_baselines.py", ["--quick", "--csv", "{tmp}/b.csv"], "authors' baseline", ["b.csv"], True),
     ("replication/brpnas_recipes.py", ["--quick", "--out", "{tmp}/brp"], "eagle 20 seed 0", [], True),
     ("replication/brpnas_recipes.py", ["--quick", "--help-query"], "help query 20 seed 0", [], True),
