@@ -40,6 +40,14 @@ def test_claim_finds_the_first_budget_that_reaches_the_reference():
     assert pd.isna(claim.loc["Scratch Vec", "reaches_at_total"]) and claim.loc["Scratch Vec", "best_spearman"] == 0.85
     text = fromscratch.claim_text("fig6", fromscratch.claim(curve))
     assert "reaches HELP's 0.900 at 20" in text and "Scratch Vec: does not reach" in text
+    # with TL Vec ET beside HELP, each method is measured against both
+    tl = pd.DataFrame({"space": "nb201", "method": ["TL Vec ET"], "samples": [10], "total_measurements": [8110],
+                       "spearman_mean": [0.93]})
+    both = fromscratch.claim(pd.concat([curve, tl], ignore_index=True)).set_index(["reference", "method"])
+    assert both.loc[("HELP", "Scratch ZCP"), "reaches_at_total"] == 20
+    assert both.loc[("TL Vec ET", "Scratch ZCP"), "reaches_at_total"] == 40
+    assert both.loc[("TL Vec ET", "Scratch ZCP"), "saving"] == round(8110 / 40, 1)
+    assert pd.isna(both.loc[("TL Vec ET", "Scratch Vec"), "reaches_at_total"])
 
 
 def test_a_quick_fig6_run_writes_the_curve_with_totals(tmp_path):
