@@ -153,7 +153,9 @@ def _joined(frames: list[pd.DataFrame], key: str) -> pd.DataFrame:
         for column in [c for c in frame.columns if c != key and c in out.columns]:
             mine = out.set_index(key)[column]
             theirs = frame.set_index(key)[column].reindex(mine.index)
-            if not np.allclose(mine.to_numpy(float), theirs.to_numpy(float), equal_nan=True):
+            numeric = pd.api.types.is_numeric_dtype(mine) and pd.api.types.is_numeric_dtype(theirs)
+            if not (np.allclose(mine.to_numpy(float), theirs.to_numpy(float), equal_nan=True) if numeric
+                    else mine.astype(str).equals(theirs.astype(str))):
                 raise ValueError(f"column {column!r} differs between the parts joined on {key!r}: rename it in one "
                                  f"part's CSV, or show the parts one below the other (no join)")
         order = list(dict.fromkeys([*out[key], *frame[key]]))  # the parts' row order (an outer merge sorts)
