@@ -200,7 +200,7 @@ def main(argv=None) -> int:
               f"true {result['mean_true']:.3f}, mean estimate {result['mean_estimate']:.3f}")
         if args.check_csv:
             Path(args.check_csv).parent.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame([{"space": table["space"].iloc[0], "pretraining": args.pretrain,
+            pd.DataFrame([{"space": table["space"].iloc[0],
                            "sources": int(table["sources"].max()) if "sources" in table else None, **result}]
                          ).round(3).to_csv(args.check_csv, index=False)
     if len(table["device"].unique()) > 1:
