@@ -133,13 +133,14 @@ def render_closest(frame: pd.DataFrame, section: dict) -> str:
 
 def render_table(frame: pd.DataFrame, section: dict) -> str:
     """The CSV's ``columns`` (all by default; the ``part`` label only when the section has several
-    parts), floats to ``digits``."""
+    parts), floats to ``digits`` (a column given as a mapping may set its own ``digits``)."""
     digits = section.get("digits", 3)
     columns = section.get("columns") or [c for c in frame.columns if c != "part" or len(section["parts"]) > 1]
     shown = frame[[c["name"] if isinstance(c, dict) else c for c in columns]].copy()
     shown.columns = [c.get("label", c["name"]) if isinstance(c, dict) else c for c in columns]
-    for name in shown.columns:
-        shown[name] = [v if isinstance(v, str) else _number(v, digits) for v in shown[name]]
+    for column, name in zip(columns, shown.columns, strict=True):
+        places = column.get("digits", digits) if isinstance(column, dict) else digits
+        shown[name] = [v if isinstance(v, str) else _number(v, places) for v in shown[name]]
     return _markdown(shown)
 
 
