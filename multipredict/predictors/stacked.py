@@ -79,11 +79,11 @@ class FineTuneJob:
     train: str = "all"
 
 
-# Measured by benchmarks/vectorised_training.py (results/vectorised_training_cpu.csv, a shared 2-core
-# AMD EPYC, 10 trials): on one thread stacked/loop = 1.02x (NB201 GCN pretraining, matmul-bound at
-# ~20 of 68 GFLOP/s either way), 1.2x (FBNet MLP pretraining), 1.5x (60 Table-1 fine-tunes), the
-# weights bit for bit the loop's. On two threads: 3.0x, 0.84x and 6.4x, but every path ran 2-8x
-# slower than on one thread (the cores were shared), and the fine-tunes were no longer bit-identical.
+# Measured by benchmarks/vectorised_training.py (results/vectorised_training_cpu.csv, a 2-core
+# x86_64 with nothing else running, 10 trials): on one thread stacked/loop = 1.05x (NB201 GCN
+# pretraining, ~53-55 of 94 GFLOP/s either way), 1.15x (FBNet MLP pretraining), 1.2x (60 Table-1
+# fine-tunes), the weights bit for bit the loop's. On two threads: 1.74x, 2.19x and 1.77x (the loop
+# hardly uses the second core), but the fine-tunes were no longer bit-identical.
 CPU_MIN_MODELS = 2
 
 
@@ -93,8 +93,9 @@ def should_stack(n_models: int, device: str | torch.device = "auto") -> bool:
     On a GPU from 2 models (the loop is launch-bound there). On a CPU from ``CPU_MIN_MODELS``
     models when torch runs one thread (one thread per process is also the faster setting on a
     CPU): there the stacked run was measured no slower than the loop and equal to it bit for bit.
-    With more threads it may be faster or slower and equal only to rounding; pass ``stack=True``
-    to `fit_many` / `fine_tune_many` to stack anyway.
+    With two threads it was measured 1.7-2.2x faster than the loop (benchmarks/README.md, "Training
+    throughput") but equal only up to rounding that training amplifies, so it is not picked by
+    itself: pass ``stack=True`` to `fit_many` / `fine_tune_many` to stack anyway.
     """
     if n_models < 2:
         return False
