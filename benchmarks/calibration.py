@@ -102,13 +102,12 @@ FEATURES = ("cv", "oob", "eq1")
 
 
 def check(table: pd.DataFrame, calibration: dict) -> dict:
-    """A fitted calibration scored on ``table``'s rows, as ``onboard`` applies it: the estimate's
-    mean absolute error and how often its interval covers the truth."""
-    coef = np.asarray(calibration["coef"], dtype=float)
-    design = np.column_stack([np.ones(len(table))] + [table[f].to_numpy(float) for f in calibration["features"]])
-    estimate = np.minimum(design @ coef, 1.0)
-    low = np.minimum(estimate + calibration["residual_low"], 1.0)
-    high = np.minimum(estimate + calibration["residual_high"], 1.0)
+    """A fitted calibration scored on ``table``'s rows, applied by ``onboard.quality_estimate`` (what
+    ``onboard`` prints): the estimate's mean absolute error and how often its interval covers the truth."""
+    space = table["space"].iloc[0]
+    rated = [onboard.quality_estimate(space, {"spearman": r.oob}, r.eq1, int(calibration["samples"]), calibration,
+                                      cv=r.cv) for r in table.itertuples()]
+    estimate, low, high = (np.array([q[f"spearman_{part}"] for q in rated]) for part in ("estimate", "low", "high"))
     truth = table["true"].to_numpy(float)
     return {"rows": len(table), "devices": int(table["device"].nunique()), "mae": float(np.mean(np.abs(estimate - truth))),
             "max_error": float(np.max(np.abs(estimate - truth))), "level": float(calibration["level"]),
