@@ -16,7 +16,6 @@ from multipredict.methods import transfer
 from multipredict.baselines.help import HELP_DEVICE_SPLITS, HELPPredictor
 from multipredict.measure import measure_archs
 from multipredict.measure.runner import metadata_path
-from multipredict.predictors import LatencyPredictor
 from multipredict.predictors.latency import resolve_device
 from multipredict.proxies import ALL_PROXIES, compute_proxies, synthetic_batch
 from multipredict.spaces import models

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
 from multipredict.experiments import fromscratch, methods
 from multipredict.experiments.reproduce import reproduce_with_trials, table_specs

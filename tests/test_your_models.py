@@ -266,7 +266,7 @@ def test_the_your_models_panel_without_a_browser(tmp_path):
     import base64
     import html
 
-    from mpwidgets.yourmodels import YourModelsModel, YourModelsPanel
+    from mpwidgets.yourmodels import YourModelsPanel
 
     table, device = synthetic_encodings()
     path = tmp_path / "enc.parquet"
