@@ -10,6 +10,15 @@ asks for the other k/2 sequentially.
 
     python benchmarks/selection.py --space nb201 --seeds 10 --csv benchmarks/results/selection_nb201.csv
     python benchmarks/selection.py --space fbnet --seeds 10 --csv benchmarks/results/selection_fbnet.csv
+
+``--draws N`` asks instead how much room a choice of archs has: per test device, N random draws of
+k and of 2k archs, each onboarded as above, with what Eq. 1 made of it (the source device it copied
+the embedding from, against the source device that ranks the whole pool most like the test device)
+and what fine-tuning trained (``target_train=auto``: the body too when no source correlates
+>= ``freeze_above`` on the draw). The spread of the k-draws (median, 10th percentile, best) is
+what a selection rule could gain at most by picking good draws without measuring them:
+
+    python benchmarks/selection.py --space nb201 --draws 30 --csv benchmarks/results/selection_draws_nb201.csv
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import torch
 from scipy import stats
 
 from multipredict import suggest, tasks
+from multipredict.predictors.fewshot import source_correlations
 from multipredict.methods.protocol import device_latency
 from multipredict.methods.transfer import BenchmarkTransfer
 
@@ -69,6 +79,53 @@ def run(args) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def draws(args) -> pd.DataFrame:
+    """Every trial of ``--draws``: device, k, draw, Spearman, Eq. 1's pick and how close it is."""
+    torch.set_num_threads(1)
+    split = tasks.device_set(f"{args.space}-default")
+    train, test = list(split.train), list(split.test)
+    options = dict(source_samples=200, source_epochs=3, target_epochs=5) if args.quick else {}
+    if args.quick:
+        train, test = train[:2], test[:1]
+    predictor = BenchmarkTransfer(args.space, train, seed=0, **options).fit()
+    pool = predictor.pool_ids_
+    rows = []
+    for device in test:
+        truth = device_latency(args.space, device)
+        # the Spearman of each source device with the test device over the whole pool: what Eq. 1 estimates
+        whole = source_correlations(truth[pool], {d: device_latency(args.space, d)[pool] for d in train})
+        for k in (args.k, 2 * args.k):
+            for draw in range(args.draws):
+                chosen = suggest.suggest(args.space, k, strategy="random", candidates=pool, sources=train,
+                                         seed=1000 + draw)
+                target = predictor.add_device("draw", chosen, truth[chosen])
+                unseen = np.setdiff1d(pool, chosen)
+                rho = stats.spearmanr(predictor.predict("draw", unseen), truth[unseen]).statistic
+                predictor.targets_.pop("draw", None)
+                rows.append({"device": device, "k": k, "draw": draw, "spearman": float(rho),
+                             "eq1_source": target.closest_source, "eq1_source_rho": whole[target.closest_source],
+                             "best_source_rho": max(whole.values()), "trained": target.fine_tuned})
+            print(device, k, f"{np.mean([r['spearman'] for r in rows[-args.draws:]]):.4f}", flush=True)
+    return pd.DataFrame(rows)
+
+
+def draws_summary(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per device and k: the draws' Spearman (mean, median, 10th percentile, best), how often Eq. 1
+    copied the best source device, the mean Spearman when it did and when it did not, and how often
+    fine-tuning trained every weight."""
+    right = np.isclose(trials["eq1_source_rho"], trials["best_source_rho"])
+    frame = trials.assign(right=right, all=trials["trained"].eq("all"))
+    out = []
+    for (device, k), group in frame.groupby(["device", "k"], sort=False):
+        out.append({"device": device, "k": k, "mean": group.spearman.mean(), "median": group.spearman.median(),
+                    "p10": group.spearman.quantile(0.1), "best": group.spearman.max(),
+                    "eq1_best_source": group.right.mean(),
+                    "mean_eq1_best": group.spearman[group.right].mean(),
+                    "mean_eq1_other": group.spearman[~group.right].mean(),
+                    "trains_all": group["all"].mean()})
+    return pd.DataFrame(out)
+
+
 def summary(trials: pd.DataFrame, k: int) -> pd.DataFrame:
     """Per device: each strategy's mean Spearman at k, random at 2k, and the share of seeds where a
     strategy beats random at k."""
@@ -84,6 +141,8 @@ def main(argv=None) -> int:
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--draws", type=int, default=0, help="instead of the strategies: N random draws of k and "
+                                                                "2k archs per device, and their spread")
     parser.add_argument("--ensemble", type=int, default=5, help="active: fine-tunes in the ensemble")
     parser.add_argument("--csv", default=None, help="write the per-device summary here")
     parser.add_argument("--trials", default=None, help="write every trial (device, strategy, k, seed) here")
@@ -91,10 +150,14 @@ def main(argv=None) -> int:
                                                              "few epochs")
     args = parser.parse_args(argv)
     if args.quick:
-        args.seeds, args.k, args.ensemble = 1, 10, 2
+        args.seeds, args.k, args.ensemble, args.draws = 1, 10, 2, min(args.draws, 3)
     started = time.perf_counter()
-    trials = run(args)
-    table = summary(trials, args.k)
+    if args.draws:
+        trials = draws(args)
+        table = draws_summary(trials)
+    else:
+        trials = run(args)
+        table = summary(trials, args.k)
     print(table.to_string(index=False, float_format="{:.3f}".format))
     print(f"{time.perf_counter() - started:.0f} s")
     if args.csv:
