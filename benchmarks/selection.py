@@ -110,15 +110,19 @@ def draws(args) -> pd.DataFrame:
 
 
 def draws_summary(trials: pd.DataFrame) -> pd.DataFrame:
-    """Per device and k: the draws' Spearman (mean, median, 10th percentile, best), how often Eq. 1
-    copied the best source device, the mean Spearman when it did and when it did not, and how often
-    fine-tuning trained every weight."""
+    """Per device and k: the draws' Spearman (mean, median, 10th percentile, best), the share of
+    draws that reach the mean of the 2k draws (what a rule choosing k archs must hit every time to
+    match 2k random ones), how often Eq. 1 copied the best source device, the mean Spearman when it
+    did and when it did not, and how often fine-tuning trained every weight."""
     right = np.isclose(trials["eq1_source_rho"], trials["best_source_rho"])
     frame = trials.assign(right=right, all=trials["trained"].eq("all"))
+    double = frame.groupby(["device", "k"]).spearman.mean()
     out = []
     for (device, k), group in frame.groupby(["device", "k"], sort=False):
+        goal = double.get((device, 2 * k), np.nan)
         out.append({"device": device, "k": k, "mean": group.spearman.mean(), "median": group.spearman.median(),
                     "p10": group.spearman.quantile(0.1), "best": group.spearman.max(),
+                    "reach_2k_mean": (group.spearman >= goal).mean() if np.isfinite(goal) else np.nan,
                     "eq1_best_source": group.right.mean(),
                     "mean_eq1_best": group.spearman[group.right].mean(),
                     "mean_eq1_other": group.spearman[~group.right].mean(),
