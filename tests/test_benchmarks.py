@@ -92,6 +92,7 @@ SMOKE = [
     ("vectorised_training.py", ["--quick"], "", [], True),
     ("selection.py", ["--quick", "--csv", "{tmp}/sel.csv", "--trials", "{tmp}/t.csv"], "stratified@10",
      ["sel.csv", "t.csv"], True),
+    ("selection.py", ["--quick", "--draws", "3", "--csv", "{tmp}/draws.csv"], "reach_2k_mean", ["draws.csv"], True),
     ("calibration.py", ["--quick", "--csv", "{tmp}/cal.csv"], "oob", ["cal.csv"], True),
     ("calibration.py", ["--quick", "--pretrain", "halves", "--check", str(ROOT / "data/calibration/onboard_fbnet.json"),
                         "--check-csv", "{tmp}/check.csv"], "interval covers", ["check.csv"], True),
