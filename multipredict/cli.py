@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import suggest
 from .errors import MultipredictError
 from .messages import debug_requested, one_line, user_message
 from .outputs import TABLE_SUFFIXES, check_output_dir, check_output_file
@@ -499,7 +500,7 @@ def cmd_onboard(args: argparse.Namespace) -> int:
 def cmd_suggest(args: argparse.Namespace) -> int:
     inputs = {"--candidates": args.candidates, "--measured": args.measured}
     check_output_file(args.out, suffixes=TABLE_SUFFIXES, inputs={k: v for k, v in inputs.items() if v})
-    from . import onboard, suggest, tasks
+    from . import onboard, tasks
 
     if args.space not in ("nb201", "fbnet"):
         raise MultipredictError(f"unknown space {args.space!r} for suggest; valid: nb201, fbnet (the spaces with "
@@ -591,11 +592,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                                    "measure (default: the whole space)")
     suggest_parser.add_argument("--measured", default=None, help="CSV 'arch[,latency_ms]' of archs already measured: "
                                                                  "suggest the next batch given them")
-    suggest_parser.add_argument("--strategy", default="reference", choices=["random", "reference", "stratified",
-                                                                            "kcenter", "active", "reference+stratified"],
-                                help="how to choose (default reference: HELP's 10 reference archs, then random; it "
-                                     "measured best in benchmarks/selection.py); stratified spreads over the public "
-                                     "devices' latency ranks; active needs --measured with latencies")
+    suggest_parser.add_argument("--strategy", default=suggest.DEFAULT_STRATEGY, choices=suggest.STRATEGIES,
+                                help=f"how to choose (default {suggest.DEFAULT_STRATEGY}: HELP's 10 reference archs, "
+                                     "then random; it measured best in benchmarks/selection.py); stratified spreads "
+                                     "over the public devices' latency ranks, kcenter and representative cover them "
+                                     "(farthest points, k-means centres); active needs --measured with latencies")
     suggest_parser.add_argument("--sources", default="", help="public devices whose latency ranks form the profile "
                                                              "(default: every HELP device of the space)")
     suggest_parser.add_argument("--seed", type=int, default=0)

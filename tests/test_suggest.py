@@ -81,3 +81,13 @@ def test_suggest_command_writes_the_order_arch_and_id(tmp_path, capsys):
     table = pd.read_csv(out)
     assert list(table.columns) == ["order", "arch", "arch_id"] and list(table["order"]) == [1, 2, 3, 4]
     assert set(table["arch_id"]) <= set(range(50)) and table["arch"].str.startswith("|").all()
+
+
+@pytest.mark.parametrize("strategy", [s for s in suggest.STRATEGIES if s != "active"])
+def test_suggest_command_offers_every_strategy(tmp_path, strategy):
+    # the command's choices come from suggest.STRATEGIES: one a hand-kept list left out must still run
+    out = tmp_path / "next.csv"
+    code = cli.main(["suggest", "--space", "fbnet", "--k", "3", "--strategy", strategy, "--sources", ",".join(SOURCES),
+                     "--seed", "2", "--out", str(out)])
+    assert code == 0
+    assert list(pd.read_csv(out)["arch_id"]) == suggest.suggest("fbnet", 3, strategy=strategy, sources=SOURCES, seed=2)
