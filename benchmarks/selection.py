@@ -54,7 +54,7 @@ def run(args) -> pd.DataFrame:
     rows = []
     for device in test:
         truth = device_latency(args.space, device)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             plans = [(s, args.k) for s in strategies] + [("random", 2 * args.k)]
             for strategy, k in plans:
                 started = time.perf_counter()
@@ -67,7 +67,7 @@ def run(args) -> pd.DataFrame:
                     chosen = first + more
                 else:
                     chosen = suggest.suggest(args.space, k, strategy=strategy, candidates=pool, sources=train,
-                                             seed=seed)
+                                             seed=seed, predictor=predictor)
                 name = f"sel_{device}"
                 predictor.add_device(name, chosen, truth[chosen])
                 unseen = np.setdiff1d(pool, chosen)
@@ -144,6 +144,7 @@ def main(argv=None) -> int:
     parser.add_argument("--space", choices=["nb201", "fbnet"], default="nb201")
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--draws", type=int, default=0, help="instead of the strategies: N random draws of k and "
                                                                 "2k archs per device, and their spread")

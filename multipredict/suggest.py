@@ -17,6 +17,13 @@ profile space cover the rankings the new device can have.
 - ``representative``: k-means in the profile space (k clusters plus one per arch already
   measured); from each cluster that holds no measured arch, the arch nearest its centre, largest
   clusters first. Unlike ``kcenter`` it follows the archs' density instead of reaching for outliers.
+- ``herding``: kernel herding (Chen, Welling & Smola, UAI 2010) in the arch representation of the
+  pretrained transfer predictor (what its head sees of an arch, `arch_representation`): greedily
+  the arch that brings the chosen archs' mean feature map (Gaussian kernel, median-heuristic
+  bandwidth, random Fourier features) closest to that of all candidates. The k archs then match
+  the candidates' distribution as the predictor sees it, so fine-tuning on them approximates
+  fine-tuning on the whole pool; the profile-space strategies above cover what the public devices
+  see instead.
 - ``active``: needs measurements: fine-tunes an ensemble of predictors on bootstrap resamples of
   the measured archs and takes the archs whose predicted rank the ensemble disagrees on most
   (among a stratified shortlist, so the batch does not pile up in one corner).
@@ -39,8 +46,11 @@ import pandas as pd
 
 from .errors import MultipredictError, UnknownNameError
 
-STRATEGIES: tuple[str, ...] = ("random", "reference", "stratified", "kcenter", "representative", "active",
-                               "reference+stratified")
+STRATEGIES: tuple[str, ...] = ("random", "reference", "stratified", "kcenter", "representative", "herding",
+                               "active", "reference+stratified")
+# kernel herding: random Fourier features of the Gaussian kernel, and the archs its bandwidth is taken from
+HERDING_FEATURES = 512
+BANDWIDTH_SAMPLE = 200
 DEFAULT_STRATEGY = "reference"
 
 
@@ -125,6 +135,40 @@ def _representative(profile: pd.DataFrame, k: int, measured: np.ndarray, rng: np
     return chosen[:k]
 
 
+def _herding(features: np.ndarray, k: int, start: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """Kernel herding on the rows of ``features`` (one per candidate): ``k`` row positions, each the
+    one that brings the mean random-Fourier feature map of the rows chosen so far (``start``
+    first: the measured archs) closest to the mean over every row."""
+    z = (features - features.mean(axis=0)) / np.maximum(features.std(axis=0), 1e-9)
+    sample = z[rng.choice(len(z), size=min(BANDWIDTH_SAMPLE, len(z)), replace=False)]
+    squared = ((sample[:, None, :] - sample[None, :, :]) ** 2).sum(axis=-1)
+    squared = squared[squared > 0]
+    bandwidth = np.sqrt(np.median(squared) / 2) if len(squared) else 1.0  # the median heuristic
+    weights = rng.normal(size=(z.shape[1], HERDING_FEATURES)) / bandwidth
+    phases = rng.uniform(0, 2 * np.pi, HERDING_FEATURES)
+    mapped = np.sqrt(2 / HERDING_FEATURES) * np.cos(z @ weights + phases)
+    target = mapped.mean(axis=0)
+    chosen = [int(i) for i in start]
+    total = mapped[chosen].sum(axis=0) if chosen else np.zeros(HERDING_FEATURES)
+    for _ in range(k):
+        gap = ((target - (total + mapped) / (len(chosen) + 1)) ** 2).sum(axis=1)
+        gap[chosen] = np.inf
+        best = int(np.argmin(gap))
+        chosen.append(best)
+        total += mapped[best]
+    return chosen[len(start):]
+
+
+def _default_predictor(space: str, sources: Sequence[str] | None):
+    """The transfer predictor pretrained on ``sources`` (default every HELP device: what `onboard`
+    uses, shipped with the repository) with the default seed, so a suggestion never pretrains anew
+    because of its own seed."""
+    from .data import help
+    from .methods.transfer import BenchmarkTransfer
+
+    return BenchmarkTransfer(space, list(sources) if sources is not None else help.devices(space)).fit()
+
+
 def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=None, measured=None,
             measured_ms=None, sources: Sequence[str] | None = None, seed: int = 0, predictor=None,
             ensemble: int = 5) -> list[int]:
@@ -133,7 +177,8 @@ def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=
     ``candidates``: arch ids the user can measure (default: every arch with a profile);
     ``measured``: arch ids already measured (``measured_ms`` their latencies, needed by
     ``active``); ``sources``: the public devices of the profile; ``predictor``: a fitted
-    `methods.transfer.BenchmarkTransfer` (``active`` only; default: one on ``sources``).
+    `methods.transfer.BenchmarkTransfer` (``herding`` and ``active`` only; default: the one
+    pretrained on ``sources`` with the default seed, as `onboard` uses).
     """
     if strategy not in STRATEGIES:
         raise UnknownNameError("selection strategy", strategy, STRATEGIES)
@@ -179,6 +224,15 @@ def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=
         return _kcenter(sub, k, measured)
     if strategy == "representative":
         return _representative(sub, k, measured, rng)
+    if strategy == "herding":
+        predictor = predictor if predictor is not None else _default_predictor(space, sources)
+        outside = np.setdiff1d(pool, predictor.pool_ids_)
+        if len(outside):
+            raise MultipredictError(f"{len(outside)} candidate archs (e.g. {outside[:5].tolist()}) have no "
+                                    f"{predictor.encoding!r} encoding, so the predictor cannot place them; drop them "
+                                    f"or use another strategy")
+        rows = _herding(predictor.arch_representation(pool), k, np.flatnonzero(np.isin(pool, measured)), rng)
+        return [int(pool[i]) for i in rows]
     return _active(space, k, sub, measured, measured_ms, sources, seed, predictor, ensemble, rng)
 
 
@@ -188,11 +242,7 @@ def _active(space, k, profile, measured, measured_ms, sources, seed, predictor, 
                                 f"{len(measured)}); start with 'stratified', measure, then ask again with --measured")
     measured_ms = np.asarray(measured_ms, dtype=float)
     if predictor is None:
-        from .data import help
-        from .methods.transfer import BenchmarkTransfer
-
-        predictor = BenchmarkTransfer(space, list(sources) if sources is not None else help.devices(space),
-                                      seed=seed).fit()
+        predictor = _default_predictor(space, sources)
     shortlist = np.asarray(_stratified(profile.mean(axis=1), min(len(profile) - len(measured), 20 * k), measured, rng))
     ranks = []
     for member in range(ensemble):

@@ -86,8 +86,46 @@ def test_suggest_command_writes_the_order_arch_and_id(tmp_path, capsys):
 @pytest.mark.parametrize("strategy", [s for s in suggest.STRATEGIES if s != "active"])
 def test_suggest_command_offers_every_strategy(tmp_path, strategy):
     # the command's choices come from suggest.STRATEGIES: one a hand-kept list left out must still run
+    # herding places archs with the pretrained predictor: on every public device, the one shipped in data/pretrained
+    sources = None if strategy == "herding" else SOURCES
     out = tmp_path / "next.csv"
-    code = cli.main(["suggest", "--space", "fbnet", "--k", "3", "--strategy", strategy, "--sources", ",".join(SOURCES),
-                     "--seed", "2", "--out", str(out)])
+    code = cli.main(["suggest", "--space", "fbnet", "--k", "3", "--strategy", strategy, "--seed", "2", "--out", str(out)]
+                    + (["--sources", ",".join(sources)] if sources else []))
     assert code == 0
-    assert list(pd.read_csv(out)["arch_id"]) == suggest.suggest("fbnet", 3, strategy=strategy, sources=SOURCES, seed=2)
+    assert list(pd.read_csv(out)["arch_id"]) == suggest.suggest("fbnet", 3, strategy=strategy, sources=sources, seed=2)
+
+
+def test_herding_matches_the_candidates_distribution():
+    """Kernel herding on two well-separated clusters of 900 and 100 points picks from both in about
+    that proportion (k-center would split 5/5, random often misses the small one), reproducibly,
+    and continues from measured rows without repeating them."""
+    rng = np.random.default_rng(0)
+    features = np.vstack([rng.normal(0, 1, size=(900, 4)), rng.normal(12, 1, size=(100, 4))])
+    rows = suggest._herding(features, 10, np.array([], dtype=int), np.random.default_rng(5))
+    assert len(set(rows)) == 10
+    assert sum(r >= 900 for r in rows) == 1
+    assert rows == suggest._herding(features, 10, np.array([], dtype=int), np.random.default_rng(5))
+    more = suggest._herding(features, 10, np.array(rows), np.random.default_rng(5))
+    assert not set(more) & set(rows) and sum(r >= 900 for r in more) == 1
+    # the mean of the chosen points is closer to the population mean than random picks' usually are
+    gap = np.linalg.norm(features[rows].mean(axis=0) - features.mean(axis=0))
+    random_gaps = [np.linalg.norm(features[rng.choice(1000, 10, replace=False)].mean(axis=0) - features.mean(axis=0))
+                   for _ in range(200)]
+    assert gap < np.quantile(random_gaps, 0.1)
+
+
+def test_herding_in_the_predictors_representation():
+    from multipredict.methods.transfer import BenchmarkTransfer
+
+    predictor = BenchmarkTransfer("fbnet", SOURCES, source_samples=100, source_epochs=2).fit()
+    candidates = predictor.pool_ids_[:400]
+    features = predictor.arch_representation(candidates[:5])
+    assert features.shape[0] == 5 and np.isfinite(features).all()
+    chosen = suggest.suggest("fbnet", 6, strategy="herding", sources=SOURCES, candidates=candidates,
+                             predictor=predictor, seed=1)
+    assert len(set(chosen)) == 6 and set(chosen) <= set(candidates.tolist())
+    assert chosen == suggest.suggest("fbnet", 6, strategy="herding", sources=SOURCES, candidates=candidates,
+                                     predictor=predictor, seed=1)
+    more = suggest.suggest("fbnet", 4, strategy="herding", sources=SOURCES, candidates=candidates,
+                           predictor=predictor, measured=chosen, seed=1)
+    assert len(set(more)) == 4 and not set(more) & set(chosen)

@@ -483,6 +483,14 @@ class FewShotLatencyPredictor:
                 return scale, float(np.mean(initial) - scale * np.mean(latency))
         return 1.0 / span, -low / span
 
+    def arch_representation(self, arch_ids) -> np.ndarray:
+        """(len(arch_ids), d): each arch as the pretrained predictor's head sees it, before a device
+        embedding is added (`LatencyPredictor.representation`): what fine-tuning on a new device
+        fits its few-shot labels on."""
+        self._check_fitted()
+        ids = np.asarray(arch_ids, dtype=np.int64).reshape(-1)
+        return self.pretrained_.representation(self.encoder_.transform(ids))
+
     def predict(self, name: str, arch_ids, *, scale: str = "ms") -> np.ndarray:
         """Predicted latency of ``arch_ids`` on a source or target device, in ms (``scale="ms"``,
         rescaled with the device's label scaling) or as the normalised label (``"label"``)."""

@@ -365,6 +365,20 @@ class LatencyPredictor:
             out.append(net(body, side, rows_t).double().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
+    @torch.no_grad()
+    def representation(self, X: ArchFeatures, *, chunk: int = 16384) -> np.ndarray:
+        """(n_archs, d): each arch as the regression head sees it, before the device embedding is
+        added (`LatencyNet.representation`); the same for every device."""
+        self._check_fitted()
+        net = self.network_
+        net.eval()
+        out = []
+        for start in range(0, len(X), chunk):
+            part = X.subset(np.arange(start, min(start + chunk, len(X))))
+            body, side, _ = self._tensors(part, None)
+            out.append(net.representation(body, side).double().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0))
+
     # ---------------------------------------------------------------- devices
 
     @property

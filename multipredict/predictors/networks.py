@@ -171,6 +171,12 @@ class LatencyNet(nn.Module):
             parts.append(side)
         return self.head(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]).squeeze(-1)
 
+    def representation(self, body_input: torch.Tensor, side: torch.Tensor | None) -> torch.Tensor:
+        """What the head sees of an arch: the body's output, then the side features (the device's
+        embedding, the same for every arch of a device, left out)."""
+        body = self.body(body_input)
+        return body if side is None else torch.cat([body, side], dim=1)
+
 
 @dataclass(frozen=True)
 class NetworkParts:
