@@ -11,6 +11,10 @@ asks for the other k/2 sequentially.
     python benchmarks/selection.py --space nb201 --seeds 10 --csv benchmarks/results/selection_nb201.csv
     python benchmarks/selection.py --space fbnet --seeds 10 --csv benchmarks/results/selection_fbnet.csv
 
+A trial depends only on its device, strategy, k and seed (not on what ran before it in the process),
+so seeds can be split over processes (``--first-seed``) and their ``--trials`` files summarised
+together with ``--from-trials``.
+
 ``--draws N`` asks instead how much room a choice of archs has: per test device, N random draws of
 k and of 2k archs, each onboarded as above, with what Eq. 1 made of it (the source device it copied
 the embedding from, against the source device that ranks the whole pool most like the test device)
@@ -151,13 +155,19 @@ def main(argv=None) -> int:
     parser.add_argument("--ensemble", type=int, default=5, help="active: fine-tunes in the ensemble")
     parser.add_argument("--csv", default=None, help="write the per-device summary here")
     parser.add_argument("--trials", default=None, help="write every trial (device, strategy, k, seed) here")
+    parser.add_argument("--from-trials", nargs="+", default=None, metavar="CSV",
+                        help="summarise trials written by --trials (runs over different seeds, concatenated) "
+                             "instead of running any")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 training devices, 1 test device, "
                                                              "few epochs")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.k, args.ensemble, args.draws = 1, 10, 2, min(args.draws, 3)
     started = time.perf_counter()
-    if args.draws:
+    if args.from_trials:
+        trials = pd.concat([pd.read_csv(path) for path in args.from_trials], ignore_index=True)
+        table = summary(trials, args.k)
+    elif args.draws:
         trials = draws(args)
         table = draws_summary(trials)
     else:

@@ -66,6 +66,8 @@ STRATEGY_NOTES = {  # one line each (multipredict.suggest's docstring has the de
     "reference": "HELP's 10 reference archs first, then random (measured best on HELP's meta-test devices)",
     "stratified": "spread evenly from fast to slow on the public devices' latency ranks",
     "kcenter": "farthest from each other and from the archs measured, in the public devices' latency ranks",
+    "representative": "k-means centres in the public devices' latency ranks (follows where the archs are dense)",
+    "herding": "archs whose spread matches the whole space as the pretrained predictor sees it (kernel herding)",
     "active": "where an ensemble fine-tuned on your measurements disagrees most (fits a predictor: seconds to "
               "minutes)",
     "reference+stratified": "HELP's reference archs, then spread evenly from fast to slow"}

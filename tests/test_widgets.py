@@ -454,6 +454,7 @@ def _check_quality_and_suggestions(panel) -> None:
     import pandas as pd
 
     from multipredict import suggest
+    from mpwidgets import onboarding
 
     m, result = panel.model, panel.model.result
     q = result.quality
@@ -471,6 +472,7 @@ def _check_quality_and_suggestions(panel) -> None:
     assert panel.next_box.layout.display != "none" and m.suggestions is None and panel.suggestions.value == ""
     assert panel.suggest_k.value == 10 and panel.suggest_strategy.value == suggest.DEFAULT_STRATEGY
     assert [v for _, v in panel.suggest_strategy.options] == list(suggest.STRATEGIES)
+    assert set(onboarding.STRATEGY_NOTES) == set(suggest.STRATEGIES)  # each choice explains itself under the list
     measured = set(m.measurements["arch_id"])
     panel.suggest_k.value = 5
     panel.suggest_button.click()
