@@ -596,7 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 help=f"how to choose (default {suggest.DEFAULT_STRATEGY}: HELP's 10 reference archs, "
                                      "then random; it measured best in benchmarks/selection.py); stratified spreads "
                                      "over the public devices' latency ranks, kcenter and representative cover them "
-                                     "(farthest points, k-means centres); active needs --measured with latencies")
+                                     "(farthest points, k-means centres); herding matches the whole space as the "
+                                     "pretrained predictor sees it; active needs --measured with latencies")
     suggest_parser.add_argument("--sources", default="", help="public devices whose latency ranks form the profile "
                                                              "(default: every HELP device of the space)")
     suggest_parser.add_argument("--seed", type=int, default=0)

@@ -89,8 +89,8 @@ def test_suggest_command_offers_every_strategy(tmp_path, strategy):
     # herding places archs with the pretrained predictor: on every public device, the one shipped in data/pretrained
     sources = None if strategy == "herding" else SOURCES
     out = tmp_path / "next.csv"
-    code = cli.main(["suggest", "--space", "fbnet", "--k", "3", "--strategy", strategy, "--seed", "2", "--out", str(out)]
-                    + (["--sources", ",".join(sources)] if sources else []))
+    code = cli.main(["suggest", "--space", "fbnet", "--k", "3", "--strategy", strategy, "--seed", "2",
+                     "--out", str(out)] + (["--sources", ",".join(sources)] if sources else []))
     assert code == 0
     assert list(pd.read_csv(out)["arch_id"]) == suggest.suggest("fbnet", 3, strategy=strategy, sources=sources, seed=2)
 
