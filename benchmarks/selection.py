@@ -135,8 +135,8 @@ def draws_summary(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary(trials: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Per device: each strategy's mean Spearman at k, random at 2k, and the share of seeds where a
-    strategy beats random at k."""
+    """Per device (and their mean): each strategy's mean Spearman over the seeds, one column per
+    strategy@k."""
     label = trials["strategy"] + "@" + trials["k"].astype(str)
     table = trials.assign(arm=label).pivot_table(index="device", columns="arm", values="spearman", aggfunc="mean")
     table.loc["mean"] = table.mean()
