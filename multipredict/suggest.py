@@ -151,10 +151,14 @@ def _herding(features: np.ndarray, k: int, start: np.ndarray, rng: np.random.Gen
     phases = rng.uniform(0, 2 * np.pi, HERDING_FEATURES)
     mapped = np.sqrt(2 / HERDING_FEATURES) * np.cos(z @ weights + phases)
     target = mapped.mean(axis=0)
+    norms = (mapped ** 2).sum(axis=1)
     chosen = [int(i) for i in start]
     total = mapped[chosen].sum(axis=0) if chosen else np.zeros(HERDING_FEATURES)
     for _ in range(k):
-        gap = ((target - (total + mapped) / (len(chosen) + 1)) ** 2).sum(axis=1)
+        # |target - (total + x) / n|^2 for every candidate x (n = chosen + 1), expanded so that a step
+        # is one matrix-vector product: n^2 times it is |n target - total|^2 - 2 x.(n target - total) + |x|^2
+        n = len(chosen) + 1
+        gap = norms - 2 * (mapped @ (n * target - total))
         gap[chosen] = np.inf
         best = int(np.argmin(gap))
         chosen.append(best)
