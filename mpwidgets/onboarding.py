@@ -306,6 +306,8 @@ class OnboardingModel(HasTraits):
         what = f"choosing {k} arch{'s' if k != 1 else ''} to measure next ({strategy})"
         if strategy == "active":
             what += ": fitting a predictor and fine-tuning an ensemble on your measurements"
+        elif strategy == "herding":
+            what += ": placing every arch with the pretrained predictor"
         with self.hold_trait_notifications():
             self.suggestions, self.error, self.suggest_status, self.suggest_message = None, "", RUNNING, what + "..."
         args = (self._ask, self.space, k, strategy, self.measurements["arch_id"].to_numpy().copy(),
