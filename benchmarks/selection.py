@@ -44,10 +44,21 @@ from multipredict.methods.transfer import BenchmarkTransfer
 STRATEGIES = suggest.STRATEGIES
 
 
+def test_devices(space: str, train: list[str], which: str) -> list[str]:
+    """``meta-test``: the split's test devices (HELP's); ``held-out``: every HELP device of the space
+    the training devices do not include (the calibration benchmark's 18 per space)."""
+    if which == "meta-test":
+        return list(tasks.device_set(f"{space}-default").test)
+    from multipredict.data import help
+
+    return [d for d in help.devices(space) if d not in train]
+
+
 def run(args) -> pd.DataFrame:
     torch.set_num_threads(1)
     split = tasks.device_set(f"{args.space}-default")
-    train, test = list(split.train), list(split.test)
+    train = list(split.train)
+    test = test_devices(args.space, train, args.devices)
     options = {}
     if args.quick:
         train, test = train[:2], test[:1]
@@ -87,7 +98,8 @@ def draws(args) -> pd.DataFrame:
     """Every trial of ``--draws``: device, k, draw, Spearman, Eq. 1's pick and how close it is."""
     torch.set_num_threads(1)
     split = tasks.device_set(f"{args.space}-default")
-    train, test = list(split.train), list(split.test)
+    train = list(split.train)
+    test = test_devices(args.space, train, args.devices)
     options = dict(source_samples=200, source_epochs=3, target_epochs=5) if args.quick else {}
     if args.quick:
         train, test = train[:2], test[:1]
@@ -147,6 +159,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", choices=["nb201", "fbnet"], default="nb201")
     parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--devices", choices=["meta-test", "held-out"], default="meta-test",
+                        help="test devices: HELP's meta-test devices of the split, or every HELP device its 9 "
+                             "training devices leave out")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
