@@ -54,17 +54,22 @@ def test_devices(space: str, train: list[str], which: str) -> list[str]:
     return [d for d in help.devices(space) if d not in train]
 
 
-def run(args) -> pd.DataFrame:
+def setup(args) -> tuple[list[str], list[str], BenchmarkTransfer, np.ndarray]:
+    """The training and test devices, the predictor pretrained on the training devices (one, cached)
+    and its pool; ``--quick`` shrinks all of it."""
     torch.set_num_threads(1)
-    split = tasks.device_set(f"{args.space}-default")
-    train = list(split.train)
+    train = list(tasks.device_set(f"{args.space}-default").train)
     test = test_devices(args.space, train, args.devices)
     options = {}
     if args.quick:
         train, test = train[:2], test[:1]
         options.update(source_samples=200, source_epochs=3, target_epochs=5)
     predictor = BenchmarkTransfer(args.space, train, seed=0, **options).fit()
-    pool = predictor.pool_ids_
+    return train, test, predictor, predictor.pool_ids_
+
+
+def run(args) -> pd.DataFrame:
+    train, test, predictor, pool = setup(args)
     strategies = args.strategies.split(",")
     rows = []
     for device in test:
@@ -96,15 +101,7 @@ def run(args) -> pd.DataFrame:
 
 def draws(args) -> pd.DataFrame:
     """Every trial of ``--draws``: device, k, draw, Spearman, Eq. 1's pick and how close it is."""
-    torch.set_num_threads(1)
-    split = tasks.device_set(f"{args.space}-default")
-    train = list(split.train)
-    test = test_devices(args.space, train, args.devices)
-    options = dict(source_samples=200, source_epochs=3, target_epochs=5) if args.quick else {}
-    if args.quick:
-        train, test = train[:2], test[:1]
-    predictor = BenchmarkTransfer(args.space, train, seed=0, **options).fit()
-    pool = predictor.pool_ids_
+    train, test, predictor, pool = setup(args)
     rows = []
     for device in test:
         truth = device_latency(args.space, device)

@@ -143,8 +143,9 @@ def _herding(features: np.ndarray, k: int, start: np.ndarray, rng: np.random.Gen
     one that brings the mean random-Fourier feature map of the rows chosen so far (``start``
     first: the measured archs) closest to the mean over every row."""
     z = (features - features.mean(axis=0)) / np.maximum(features.std(axis=0), 1e-9)
-    sample = z[rng.choice(len(z), size=min(BANDWIDTH_SAMPLE, len(z)), replace=False)]
-    squared = ((sample[:, None, :] - sample[None, :, :]) ** 2).sum(axis=-1)
+    from scipy.spatial.distance import pdist
+
+    squared = pdist(z[rng.choice(len(z), size=min(BANDWIDTH_SAMPLE, len(z)), replace=False)], "sqeuclidean")
     squared = squared[squared > 0]
     bandwidth = np.sqrt(np.median(squared) / 2) if len(squared) else 1.0  # the median heuristic
     weights = rng.normal(size=(z.shape[1], HERDING_FEATURES)) / bandwidth

@@ -356,28 +356,27 @@ class LatencyPredictor:
         """Predicted normalised latency of each arch on the given device row(s)."""
         self._check_fitted()
         rows = self._device_rows(devices, len(X))
-        net = self.network_
-        net.eval()
-        out = []
-        for start in range(0, len(X), chunk):
-            part = X.subset(np.arange(start, min(start + chunk, len(X))))
-            body, side, rows_t = self._tensors(part, None if rows is None else rows[start:start + chunk])
-            out.append(net(body, side, rows_t).double().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros(0)
+        return self._in_chunks(X, rows, chunk, lambda net, body, side, rows_t: net(body, side, rows_t), np.zeros(0))
 
     @torch.no_grad()
     def representation(self, X: ArchFeatures, *, chunk: int = 16384) -> np.ndarray:
         """(n_archs, d): each arch as the regression head sees it, before the device embedding is
         added (`LatencyNet.representation`); the same for every device."""
         self._check_fitted()
+        return self._in_chunks(X, None, chunk, lambda net, body, side, _: net.representation(body, side),
+                               np.zeros((0, 0)))
+
+    def _in_chunks(self, X: ArchFeatures, rows, chunk: int, forward, empty: np.ndarray) -> np.ndarray:
+        """``forward(net, body, side, rows)`` over ``X`` in chunks of ``chunk`` archs (eval mode),
+        concatenated as float64 (``empty`` when ``X`` has no archs)."""
         net = self.network_
         net.eval()
         out = []
         for start in range(0, len(X), chunk):
             part = X.subset(np.arange(start, min(start + chunk, len(X))))
-            body, side, _ = self._tensors(part, None)
-            out.append(net.representation(body, side).double().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 0))
+            body, side, rows_t = self._tensors(part, None if rows is None else rows[start:start + chunk])
+            out.append(forward(net, body, side, rows_t).double().cpu().numpy())
+        return np.concatenate(out) if out else empty
 
     # ---------------------------------------------------------------- devices
 
