@@ -50,10 +50,14 @@ import pandas as pd
 from .errors import MultipredictError, UnknownNameError
 
 STRATEGIES: tuple[str, ...] = ("random", "reference", "stratified", "kcenter", "representative", "herding",
-                               "active", "reference+stratified")
+                               "design", "active", "reference+stratified", "reference+design")
 # kernel herding: random Fourier features of the Gaussian kernel, and the archs its bandwidth is taken from
 HERDING_FEATURES = 512
 BANDWIDTH_SAMPLE = 200
+# experimental design: the label noise's variance, in units of the prior variance of the linear model's weights
+# on standardised features, and how many candidates (drawn at random) each pick chooses among
+DESIGN_NOISE = 0.1
+DESIGN_SHORTLIST = 2000
 DEFAULT_STRATEGY = "reference"
 
 
@@ -138,11 +142,15 @@ def _representative(profile: pd.DataFrame, k: int, measured: np.ndarray, rng: np
     return chosen[:k]
 
 
+def _standardised(features: np.ndarray) -> np.ndarray:
+    return (features - features.mean(axis=0)) / np.maximum(features.std(axis=0), 1e-9)
+
+
 def _herding(features: np.ndarray, k: int, start: np.ndarray, rng: np.random.Generator) -> list[int]:
     """Kernel herding on the rows of ``features`` (one per candidate): ``k`` row positions, each the
     one that brings the mean random-Fourier feature map of the rows chosen so far (``start``
     first: the measured archs) closest to the mean over every row."""
-    z = (features - features.mean(axis=0)) / np.maximum(features.std(axis=0), 1e-9)
+    z = _standardised(features)
     from scipy.spatial.distance import pdist
 
     squared = pdist(z[rng.choice(len(z), size=min(BANDWIDTH_SAMPLE, len(z)), replace=False)], "sqeuclidean")
@@ -164,6 +172,35 @@ def _herding(features: np.ndarray, k: int, start: np.ndarray, rng: np.random.Gen
         best = int(np.argmin(gap))
         chosen.append(best)
         total += mapped[best]
+    return chosen[len(start):]
+
+
+def _design(features: np.ndarray, k: int, start: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """Sequential transductive experimental design (Yu, Bi & Tresp, ICML 2006) with a linear kernel
+    on the standardised rows of ``features`` (one per candidate): ``k`` row positions, each the one
+    whose label most lowers the summed posterior variance, over every row, of a Bayesian linear
+    model on the features (weights ~ N(0, I), label noise variance `DESIGN_NOISE`), given the rows
+    chosen so far (``start`` first: the measured archs). Each pick chooses among the same random
+    shortlist of `DESIGN_SHORTLIST` rows not measured."""
+    z = _standardised(features)
+    n, d = z.shape
+    second_moment = z.T @ z / n
+    posterior = np.eye(d)  # the weights' posterior covariance
+    chosen = [int(i) for i in start]
+    free = np.setdiff1d(np.arange(n), chosen)
+    shortlist = np.sort(rng.choice(free, size=min(DESIGN_SHORTLIST, len(free)), replace=False))
+    open_ = np.ones(len(shortlist), dtype=bool)
+    for step in range(len(chosen) + k):
+        if step >= len(chosen):
+            # labelling x lowers sum_i var(z_i . w) by n x'PSPx / (noise + x'Px): P the posterior, S = z'z / n
+            x = z[shortlist]
+            gain = np.einsum("ij,jk,ik->i", x, posterior @ second_moment @ posterior, x)
+            gain /= DESIGN_NOISE + np.einsum("ij,jk,ik->i", x, posterior, x)
+            best = int(np.argmax(np.where(open_, gain, -np.inf)))
+            open_[best] = False
+            chosen.append(int(shortlist[best]))
+        spread = posterior @ z[chosen[step]]  # Sherman-Morrison: the posterior given one more labelled row
+        posterior = posterior - np.outer(spread, spread) / (DESIGN_NOISE + z[chosen[step]] @ spread)
     return chosen[len(start):]
 
 
@@ -216,31 +253,34 @@ def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=
                                 f"{len(free)}, or give more candidates")
     rng = _rng(seed, space, strategy)
     sub = profile.loc[pool]
-    if strategy == "random":
-        return [int(a) for a in rng.choice(free, size=k, replace=False)]
-    if strategy in ("reference", "reference+stratified"):
+    first: list[int] = []
+    rule = strategy
+    if strategy.startswith("reference"):  # HELP's reference archs, then the rule after the "+" (random)
         from .data import help
 
         first = [a for a in help.reference_archs(space) if a in set(free.tolist())][:k]
-        if strategy == "reference+stratified":
-            return first + _stratified(sub.mean(axis=1), k - len(first), np.union1d(measured, first), rng)
-        rest = np.setdiff1d(free, first)
-        return first + [int(a) for a in rng.choice(rest, size=k - len(first), replace=False)]
-    if strategy == "stratified":
-        return _stratified(sub.mean(axis=1), k, measured, rng)
-    if strategy == "kcenter":
-        return _kcenter(sub, k, measured)
-    if strategy == "representative":
-        return _representative(sub, k, measured, rng)
-    if strategy == "herding":
+        rule = strategy.partition("+")[2] or "random"
+        measured, free, k = np.union1d(measured, first), np.setdiff1d(free, first), k - len(first)
+        if k == 0:
+            return first
+    if rule == "random":
+        return first + [int(a) for a in rng.choice(free, size=k, replace=False)]
+    if rule == "stratified":
+        return first + _stratified(sub.mean(axis=1), k, measured, rng)
+    if rule == "kcenter":
+        return first + _kcenter(sub, k, measured)
+    if rule == "representative":
+        return first + _representative(sub, k, measured, rng)
+    if rule in ("herding", "design"):
         predictor = predictor if predictor is not None else _default_predictor(space, sources)
         outside = np.setdiff1d(pool, predictor.pool_ids_)
         if len(outside):
             raise MultipredictError(f"{len(outside)} candidate archs (e.g. {outside[:5].tolist()}) have no "
                                     f"{predictor.encoding!r} encoding, so the predictor cannot place them; drop them "
                                     f"or use another strategy")
-        rows = _herding(predictor.arch_representation(pool), k, np.flatnonzero(np.isin(pool, measured)), rng)
-        return [int(pool[i]) for i in rows]
+        place = _herding if rule == "herding" else _design
+        rows = place(predictor.arch_representation(pool), k, np.flatnonzero(np.isin(pool, measured)), rng)
+        return first + [int(pool[i]) for i in rows]
     return _active(space, k, sub, measured, measured_ms, sources, seed, predictor, ensemble, rng)
 
 
