@@ -143,6 +143,19 @@ def draws_summary(trials: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def read_trials(paths) -> pd.DataFrame:
+    """Trials written by ``--trials``, concatenated; a trial run twice (random at 2k comes with every
+    run) is kept once, after checking that both runs scored it the same."""
+    trials = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    key = [c for c in ("space", "device", "strategy", "k", "seed") if c in trials.columns]
+    spread = trials.groupby(key).spearman.agg(["min", "max"])
+    differ = spread[spread["max"] - spread["min"] > 0]
+    if len(differ):
+        raise SystemExit(f"{len(differ)} trials were scored differently in different files (e.g. "
+                         f"{dict(zip(key, differ.index[0]))}); summarise runs of one code revision")
+    return trials.drop_duplicates(key).reset_index(drop=True)
+
+
 def summary(trials: pd.DataFrame, k: int) -> pd.DataFrame:
     """Per device (and their mean): each strategy's mean Spearman over the seeds, one column per
     strategy@k."""
@@ -150,6 +163,26 @@ def summary(trials: pd.DataFrame, k: int) -> pd.DataFrame:
     table = trials.assign(arm=label).pivot_table(index="device", columns="arm", values="spearman", aggfunc="mean")
     table.loc["mean"] = table.mean()
     return table.reset_index()
+
+
+def against_random(trials: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Per strategy at k: its mean Spearman over devices (of every space in ``trials``) beside
+    random's at k and 2k, and on how many devices it is at least level with random at k, below it by more than one and two standard
+    errors of the difference (of the two means over the seeds), and at least level with random at 2k."""
+    keys = ["strategy", "k"] + (["space"] if "space" in trials.columns else []) + ["device"]
+    stats_ = trials.groupby(keys).spearman.agg(["mean", "var", "count"])
+    base, double = stats_.loc[("random", k)], stats_.loc[("random", 2 * k)]
+    out = []
+    for strategy in trials.loc[trials["k"].eq(k) & trials["strategy"].ne("random"), "strategy"].unique():
+        arm = stats_.loc[(strategy, k)]
+        gap = arm["mean"] - base["mean"]
+        se = np.sqrt(arm["var"] / arm["count"] + base["var"] / base["count"])
+        out.append({"strategy": f"{strategy}@{k}", "devices": len(arm), "mean": arm["mean"].mean(),
+                    f"random@{k}": base["mean"].mean(), f"random@{2 * k}": double["mean"].mean(),
+                    f"level_with_random@{k}": int((gap >= 0).sum()), "below_by_1se": int((gap < -se).sum()),
+                    "below_by_2se": int((gap < -2 * se).sum()),
+                    f"level_with_random@{2 * k}": int((arm["mean"] >= double["mean"]).sum())})
+    return pd.DataFrame(out)
 
 
 def main(argv=None) -> int:
@@ -170,6 +203,9 @@ def main(argv=None) -> int:
     parser.add_argument("--from-trials", nargs="+", default=None, metavar="CSV",
                         help="summarise trials written by --trials (runs over different seeds, concatenated) "
                              "instead of running any")
+    parser.add_argument("--against-random", action="store_true",
+                        help="with --from-trials: per strategy, on how many devices it is level with or below "
+                             "random at k (by one and two standard errors) and level with random at 2k")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 training devices, 1 test device, "
                                                              "few epochs")
     args = parser.parse_args(argv)
@@ -177,8 +213,8 @@ def main(argv=None) -> int:
         args.seeds, args.k, args.ensemble, args.draws = 1, 10, 2, min(args.draws, 3)
     started = time.perf_counter()
     if args.from_trials:
-        trials = pd.concat([pd.read_csv(path) for path in args.from_trials], ignore_index=True)
-        table = summary(trials, args.k)
+        trials = read_trials(args.from_trials)
+        table = against_random(trials, args.k) if args.against_random else summary(trials, args.k)
     elif args.draws:
         trials = draws(args)
         table = draws_summary(trials)

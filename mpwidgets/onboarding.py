@@ -68,6 +68,9 @@ STRATEGY_NOTES = {  # one line each (multipredict.suggest's docstring has the de
     "kcenter": "farthest from each other and from the archs measured, in the public devices' latency ranks",
     "representative": "k-means centres in the public devices' latency ranks (follows where the archs are dense)",
     "herding": "archs whose spread matches the whole space as the pretrained predictor sees it (kernel herding)",
+    "design": "archs that pin down the pretrained predictor's head: each one where its view of the archs is least "
+              "covered yet (experimental design)",
+    "reference+design": "HELP's 10 reference archs, then experimental design given them",
     "active": "where an ensemble fine-tuned on your measurements disagrees most (fits a predictor: seconds to "
               "minutes)",
     "reference+stratified": "HELP's reference archs, then spread evenly from fast to slow"}
@@ -306,7 +309,7 @@ class OnboardingModel(HasTraits):
         what = f"choosing {k} arch{'s' if k != 1 else ''} to measure next ({strategy})"
         if strategy == "active":
             what += ": fitting a predictor and fine-tuning an ensemble on your measurements"
-        elif strategy == "herding":
+        elif selection.uses_predictor(strategy):
             what += ": placing every arch with the pretrained predictor"
         with self.hold_trait_notifications():
             self.suggestions, self.error, self.suggest_status, self.suggest_message = None, "", RUNNING, what + "..."

@@ -597,7 +597,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "then random; it measured best in benchmarks/selection.py); stratified spreads "
                                      "over the public devices' latency ranks, kcenter and representative cover them "
                                      "(farthest points, k-means centres); herding matches the whole space as the "
-                                     "pretrained predictor sees it; active needs --measured with latencies")
+                                     "pretrained predictor sees it, design covers the directions its view of the archs "
+                                     "varies in (experimental design), reference+design adds those to HELP's "
+                                     "reference archs; active needs --measured with latencies")
     suggest_parser.add_argument("--sources", default="", help="public devices whose latency ranks form the profile "
                                                              "(default: every HELP device of the space)")
     suggest_parser.add_argument("--seed", type=int, default=0)

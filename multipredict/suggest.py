@@ -24,6 +24,13 @@ profile space cover the rankings the new device can have.
   the candidates' distribution as the predictor sees it, so fine-tuning on them approximates
   fine-tuning on the whole pool; the profile-space strategies above cover what the public devices
   see instead.
+- ``design``: sequential transductive experimental design (Yu, Bi & Tresp, ICML 2006) in the same
+  representation: greedily the arch whose label most lowers the summed posterior variance, over
+  every candidate, of a Bayesian linear model on the representation (what fine-tuning the head
+  amounts to, to first order), given the archs chosen or measured so far; each pick among a random
+  shortlist of candidates. Herding matches where the archs are; design covers the directions in
+  which the predictor's view of them varies, so its archs pin down a device's head.
+- ``reference+design``: HELP's reference archs, then ``design`` given them.
 - ``active``: needs measurements: fine-tunes an ensemble of predictors on bootstrap resamples of
   the measured archs and takes the archs whose predicted rank the ensemble disagrees on most
   (among a stratified shortlist, so the batch does not pile up in one corner).
@@ -74,6 +81,12 @@ def latency_profile(space: str, sources: Sequence[str] | None = None) -> pd.Data
         raise UnknownNameError(f"{space} device", unknown[0], list(table.columns))
     frame = table[devices].dropna()
     return frame.rank(pct=True)
+
+
+def uses_predictor(strategy: str) -> bool:
+    """Whether ``strategy`` places archs with the pretrained transfer predictor (loaded, or pretrained
+    for custom sources, before it can choose)."""
+    return strategy.split("+")[-1] in ("herding", "design", "active")
 
 
 def _rng(seed: int, space: str, strategy: str) -> np.random.Generator:

@@ -15,11 +15,52 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 
 
-def _make_page():
-    spec = importlib.util.spec_from_file_location("make_page", BENCHMARKS / "make_page.py")
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _make_page():
+    return _script("make_page")
+
+
+def test_selection_counts_devices_against_random():
+    """selection.py --against-random: per strategy, devices level with random at k, below it by one
+    and two standard errors of the difference of the means, and level with random at 2k."""
+    import pandas as pd
+
+    rows = [("a", "random", 20, [0.90, 0.92]), ("b", "random", 20, [0.80, 0.80]), ("a", "random", 40, [0.95, 0.95]),
+            ("b", "random", 40, [0.85, 0.85]), ("a", "x", 20, [0.91, 0.91]), ("b", "x", 20, [0.70, 0.72]),
+            ("a", "y", 20, [0.96, 0.96]), ("b", "y", 20, [0.795, 0.795])]
+    trials = pd.DataFrame([{"space": "s", "device": d, "strategy": st, "k": k, "seed": i, "spearman": v}
+                           for d, st, k, values in rows for i, v in enumerate(values)])
+    table = _script("selection").against_random(trials, 20).set_index("strategy")
+    assert list(table.index) == ["x@20", "y@20"]
+    # x: level on a (.91 = .91), .09 below on b with a standard error of .01; y: above 40 on a, .005 below on b
+    # where random@20's spread is 0 and y's is 0 too, so any gap is more than two standard errors
+    assert table.loc["x@20", ["level_with_random@20", "below_by_1se", "below_by_2se", "level_with_random@40"]].tolist() \
+        == [1, 1, 1, 0]
+    assert table.loc["y@20", ["level_with_random@20", "below_by_2se", "level_with_random@40"]].tolist() == [1, 1, 1]
+    assert table.loc["x@20", "mean"] == pytest.approx(0.81) and table.loc["x@20", "random@40"] == pytest.approx(0.90)
+
+
+def test_selection_reads_trials_once_each(tmp_path):
+    """--from-trials keeps a trial that two runs share once (random at 2k comes with every run), and
+    refuses runs that scored one trial differently."""
+    import pandas as pd
+
+    selection = _script("selection")
+    first = pd.DataFrame({"space": "s", "device": "a", "strategy": ["random", "x"], "k": [40, 20], "seed": 0,
+                          "spearman": [0.9, 0.8]})
+    first.to_csv(tmp_path / "one.csv", index=False)
+    first.assign(strategy=["random", "y"]).to_csv(tmp_path / "two.csv", index=False)
+    trials = selection.read_trials([tmp_path / "one.csv", tmp_path / "two.csv"])
+    assert sorted(trials["strategy"]) == ["random", "x", "y"]
+    first.assign(spearman=[0.91, 0.8]).to_csv(tmp_path / "three.csv", index=False)
+    with pytest.raises(SystemExit, match="scored differently"):
+        selection.read_trials([tmp_path / "one.csv", tmp_path / "three.csv"])
 
 
 def test_page_is_generated_from_the_committed_csvs():

@@ -86,8 +86,9 @@ def test_suggest_command_writes_the_order_arch_and_id(tmp_path, capsys):
 @pytest.mark.parametrize("strategy", [s for s in suggest.STRATEGIES if s != "active"])
 def test_suggest_command_offers_every_strategy(tmp_path, strategy):
     # the command's choices come from suggest.STRATEGIES: one a hand-kept list left out must still run
-    # herding places archs with the pretrained predictor: on every public device, the one shipped in data/pretrained
-    sources = None if strategy == "herding" else SOURCES
+    # herding and design place archs with the pretrained predictor: on every public device, the one shipped in
+    # data/pretrained
+    sources = None if suggest.uses_predictor(strategy) else SOURCES
     out = tmp_path / "next.csv"
     code = cli.main(["suggest", "--space", "fbnet", "--k", "3", "--strategy", strategy, "--seed", "2",
                      "--out", str(out)] + (["--sources", ",".join(sources)] if sources else []))
@@ -114,18 +115,53 @@ def test_herding_matches_the_candidates_distribution():
     assert gap < np.quantile(random_gaps, 0.1)
 
 
-def test_herding_in_the_predictors_representation():
+def test_design_takes_the_rows_that_lower_the_posterior_variance_most():
+    """Transductive experimental design: each pick is the row whose label lowers the summed
+    posterior variance of a Bayesian linear model on the standardised features most (checked by
+    brute force), the chosen rows leave far less of it than random rows do, reproducibly, and a
+    sequential call continues greedily from the measured rows without repeating them."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6)) + 3  # correlated, off-centre
+    z = suggest._standardised(features)
+    moment = z.T @ z
+
+    def left(chosen):  # sum over every row i of var(z_i . w), given labels on the chosen rows
+        return np.trace(np.linalg.inv(np.eye(6) + z[chosen].T @ z[chosen] / suggest.DESIGN_NOISE) @ moment)
+
+    def greedy_next(chosen):  # the shortlist holds every row: 500 < DESIGN_SHORTLIST
+        return min((r for r in range(500) if r not in chosen), key=lambda r: left(list(chosen) + [r]))
+
+    rows = suggest._design(features, 8, np.array([], dtype=int), np.random.default_rng(1))
+    assert len(set(rows)) == 8
+    assert all(rows[step] == greedy_next(rows[:step]) for step in range(8))
+    assert left(rows) < min(left(list(rng.choice(500, 8, replace=False))) for _ in range(200))
+    assert rows == suggest._design(features, 8, np.array([], dtype=int), np.random.default_rng(1))
+    more = suggest._design(features, 3, np.array(rows), np.random.default_rng(1))
+    assert not set(more) & set(rows) and more[0] == greedy_next(rows)
+
+
+@pytest.mark.parametrize("strategy", ["herding", "design"])
+def test_placing_archs_in_the_predictors_representation(strategy):
     from multipredict.methods.transfer import BenchmarkTransfer
 
     predictor = BenchmarkTransfer("fbnet", SOURCES, source_samples=100, source_epochs=2).fit()
     candidates = predictor.pool_ids_[:400]
     features = predictor.arch_representation(candidates[:5])
     assert features.shape[0] == 5 and np.isfinite(features).all()
-    chosen = suggest.suggest("fbnet", 6, strategy="herding", sources=SOURCES, candidates=candidates,
+    chosen = suggest.suggest("fbnet", 6, strategy=strategy, sources=SOURCES, candidates=candidates,
                              predictor=predictor, seed=1)
     assert len(set(chosen)) == 6 and set(chosen) <= set(candidates.tolist())
-    assert chosen == suggest.suggest("fbnet", 6, strategy="herding", sources=SOURCES, candidates=candidates,
+    assert chosen == suggest.suggest("fbnet", 6, strategy=strategy, sources=SOURCES, candidates=candidates,
                                      predictor=predictor, seed=1)
-    more = suggest.suggest("fbnet", 4, strategy="herding", sources=SOURCES, candidates=candidates,
+    more = suggest.suggest("fbnet", 4, strategy=strategy, sources=SOURCES, candidates=candidates,
                            predictor=predictor, measured=chosen, seed=1)
     assert len(set(more)) == 4 and not set(more) & set(chosen)
+    if strategy == "design":  # HELP's reference archs first, then design given them (as if measured)
+        both = suggest.suggest("fbnet", 13, strategy="reference+design", sources=SOURCES, predictor=predictor,
+                               seed=1)
+        reference = help.reference_archs("fbnet")
+        assert both[:10] == reference and len(set(both)) == 13
+        rows = suggest._design(predictor.arch_representation(predictor.pool_ids_), 3,
+                               np.flatnonzero(np.isin(predictor.pool_ids_, reference)), suggest._rng(1, "fbnet",
+                                                                                                    "reference+design"))
+        assert both[10:] == [int(predictor.pool_ids_[r]) for r in rows]
