@@ -63,14 +63,15 @@ SUGGESTIONS_SHOWN = 20  # rows of the suggestions' table in the panel (the downl
 SUGGEST_K = 10  # archs suggested by default: what the advice's "measuring 10 more archs" is about
 STRATEGY_NOTES = {  # one line each (multipredict.suggest's docstring has the details)
     "random": "archs at random (the paper)",
-    "reference": "HELP's 10 reference archs first, then random (measured best on HELP's meta-test devices)",
+    "reference": "HELP's 10 reference archs first, then random",
     "stratified": "spread evenly from fast to slow on the public devices' latency ranks",
     "kcenter": "farthest from each other and from the archs measured, in the public devices' latency ranks",
     "representative": "k-means centres in the public devices' latency ranks (follows where the archs are dense)",
     "herding": "archs whose spread matches the whole space as the pretrained predictor sees it (kernel herding)",
     "design": "archs that pin down the pretrained predictor's head: each one where its view of the archs is least "
               "covered yet (experimental design)",
-    "reference+design": "HELP's 10 reference archs, then experimental design given them",
+    "reference+design": "HELP's 10 reference archs, then experimental design given them (measured best on HELP's "
+                        "meta-test devices)",
     "active": "where an ensemble fine-tuned on your measurements disagrees most (fits a predictor: seconds to "
               "minutes)",
     "reference+stratified": "HELP's reference archs, then spread evenly from fast to slow"}

@@ -594,14 +594,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "suggest the next batch given them")
     suggest_parser.add_argument("--strategy", default=suggest.DEFAULT_STRATEGY, choices=suggest.STRATEGIES,
                                 help=f"how to choose (default {suggest.DEFAULT_STRATEGY}: HELP's 10 reference archs, "
-                                     "then random; it measured best in benchmarks/selection.py); stratified spreads "
-                                     "over the public devices' latency ranks, kcenter and representative cover them "
-                                     "(farthest points, k-means centres); herding matches the whole space as the "
-                                     "pretrained predictor sees it, design covers the directions its view of the archs "
-                                     "varies in (experimental design), reference+design adds those to HELP's "
-                                     "reference archs; active needs --measured with latencies")
+                                     "then the archs that best cover how the pretrained predictor sees the space "
+                                     "(experimental design); it measured best in benchmarks/selection.py); random is "
+                                     "the paper's; stratified spreads over the public devices' latency ranks, kcenter "
+                                     "and representative cover them (farthest points, k-means centres); herding "
+                                     "matches the whole space as the pretrained predictor sees it, design is the "
+                                     "experimental design alone, reference adds random archs to HELP's reference "
+                                     "archs; active needs --measured with latencies")
     suggest_parser.add_argument("--sources", default="", help="public devices whose latency ranks form the profile "
-                                                             "(default: every HELP device of the space)")
+                                                             "and that the predictor of design, herding and active "
+                                                             "is pretrained on (default: every HELP device of the "
+                                                             "space, pretrained predictor shipped; others pretrain "
+                                                             "once, minutes)")
     suggest_parser.add_argument("--seed", type=int, default=0)
     suggest_parser.add_argument("--out", required=True, help="CSV (or parquet) to write: order, arch, arch_id")
     suggest_parser.set_defaults(func=cmd_suggest)

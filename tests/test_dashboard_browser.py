@@ -253,7 +253,9 @@ def test_onboarding_panel_in_chromium(server, tmp_path):
         next_archs = panel.locator(".mp-onboard-next")
         playwright.expect(next_archs).to_be_visible()
         strategy = next_archs.locator(".mp-onboard-suggest-strategy select")  # its options' values are labels
-        playwright.expect(strategy).to_have_value("reference (default)")
+        from multipredict.suggest import DEFAULT_STRATEGY
+
+        playwright.expect(strategy).to_have_value(f"{DEFAULT_STRATEGY} (default)")
         strategy.select_option(label="stratified")
         k = next_archs.locator(".mp-onboard-suggest-k input")
         playwright.expect(k).to_have_value("10")

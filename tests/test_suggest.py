@@ -75,8 +75,9 @@ def test_representative_follows_the_density_that_kcenter_reaches_past():
 def test_suggest_command_writes_the_order_arch_and_id(tmp_path, capsys):
     (tmp_path / "c.csv").write_text("arch\n" + "\n".join(str(i) for i in range(50)) + "\n")
     out = tmp_path / "next.csv"
+    # the default strategy places archs with the pretrained predictor shipped for the default sources
     code = cli.main(["suggest", "--space", "nb201", "--k", "4", "--candidates", str(tmp_path / "c.csv"),
-                     "--sources", ",".join(SOURCES), "--out", str(out)])
+                     "--out", str(out)])
     assert code == 0
     table = pd.read_csv(out)
     assert list(table.columns) == ["order", "arch", "arch_id"] and list(table["order"]) == [1, 2, 3, 4]
