@@ -201,23 +201,28 @@ def _design(features: np.ndarray, k: int, start: np.ndarray, rng: np.random.Gene
     z = _standardised(features)
     n, d = z.shape
     second_moment = z.T @ z / n
+
+    def given(posterior: np.ndarray, row: int) -> np.ndarray:  # Sherman-Morrison: one more labelled row
+        spread = posterior @ z[row]
+        return posterior - np.outer(spread, spread) / (DESIGN_NOISE + z[row] @ spread)
+
     posterior = np.eye(d)  # the weights' posterior covariance
-    chosen = [int(i) for i in start]
-    free = np.setdiff1d(np.arange(n), chosen)
-    shortlist = np.sort(rng.choice(free, size=min(DESIGN_SHORTLIST, len(free)), replace=False))
+    for row in start:
+        posterior = given(posterior, int(row))
+    shortlist = np.sort(rng.choice(np.setdiff1d(np.arange(n), start), size=min(DESIGN_SHORTLIST, n - len(start)),
+                                   replace=False))
+    x = z[shortlist]
     open_ = np.ones(len(shortlist), dtype=bool)
-    for step in range(len(chosen) + k):
-        if step >= len(chosen):
-            # labelling x lowers sum_i var(z_i . w) by n x'PSPx / (noise + x'Px): P the posterior, S = z'z / n
-            x = z[shortlist]
-            gain = np.einsum("ij,jk,ik->i", x, posterior @ second_moment @ posterior, x)
-            gain /= DESIGN_NOISE + np.einsum("ij,jk,ik->i", x, posterior, x)
-            best = int(np.argmax(np.where(open_, gain, -np.inf)))
-            open_[best] = False
-            chosen.append(int(shortlist[best]))
-        spread = posterior @ z[chosen[step]]  # Sherman-Morrison: the posterior given one more labelled row
-        posterior = posterior - np.outer(spread, spread) / (DESIGN_NOISE + z[chosen[step]] @ spread)
-    return chosen[len(start):]
+    chosen = []
+    for _ in range(k):
+        # labelling x lowers sum_i var(z_i . w) by n x'PSPx / (noise + x'Px): P the posterior, S = z'z / n
+        gain = np.einsum("ij,jk,ik->i", x, posterior @ second_moment @ posterior, x)
+        gain /= DESIGN_NOISE + np.einsum("ij,jk,ik->i", x, posterior, x)
+        best = int(np.argmax(np.where(open_, gain, -np.inf)))
+        open_[best] = False
+        chosen.append(int(shortlist[best]))
+        posterior = given(posterior, chosen[-1])
+    return chosen
 
 
 def _default_predictor(space: str, sources: Sequence[str] | None):
@@ -271,7 +276,7 @@ def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=
     sub = profile.loc[pool]
     first: list[int] = []
     rule = strategy
-    if strategy.startswith("reference"):  # HELP's reference archs, then the rule after the "+" (random)
+    if strategy.startswith("reference"):  # HELP's reference archs, then the rule after the "+" (or random)
         from .data import help
 
         first = [a for a in help.reference_archs(space) if a in set(free.tolist())][:k]
