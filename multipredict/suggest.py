@@ -42,7 +42,8 @@ The default, ``reference+design``, measured best on HELP's meta-test devices
 against .9550 / .9618 for random 20, .9579 / .9662 for ``reference``, .9586 / .9655 for
 ``herding`` and .9610 / .9674 for random 40. It is at least level with random 20 on every one of
 the nine devices and reaches random 40 on three; on average it falls short of random 40 by .0006 /
-.0007. On the 36 held-out HELP devices (10 seeds) ``design`` alone is the more robust: below
+.0007. On 30 fresh seeds it falls short by .0008 / .0007 and is below random 20 on two NB201
+devices, each within one standard error. On the 36 held-out HELP devices (10 seeds) ``design`` alone is the more robust: below
 random 20 by more than one standard error on one device, against seven for ``reference+design``
 (whose reference archs miss on some, e.g. FBNet's pixel2). Like ``herding`` both need the
 pretrained predictor: shipped for the default sources (seconds), pretrained once for other
