@@ -167,8 +167,9 @@ def summary(trials: pd.DataFrame, k: int) -> pd.DataFrame:
 
 def against_random(trials: pd.DataFrame, k: int) -> pd.DataFrame:
     """Per strategy at k: its mean Spearman over devices (of every space in ``trials``) beside
-    random's at k and 2k, and on how many devices it is at least level with random at k, below it by more than one and two standard
-    errors of the difference (of the two means over the seeds), and at least level with random at 2k."""
+    random's at k and 2k, and on how many devices it is at least level with random at k, below it
+    by more than one and two standard errors of the difference (of the two means over the seeds),
+    and at least level with random at 2k."""
     keys = ["strategy", "k"] + (["space"] if "space" in trials.columns else []) + ["device"]
     stats_ = trials.groupby(keys).spearman.agg(["mean", "var", "count"])
     base, double = stats_.loc[("random", k)], stats_.loc[("random", 2 * k)]

@@ -43,9 +43,9 @@ against .9550 / .9618 for random 20, .9579 / .9662 for ``reference``, .9586 / .9
 ``herding`` and .9610 / .9674 for random 40. It is at least level with random 20 on every one of
 the nine devices and reaches random 40 on three; on average it falls short of random 40 by .0006 /
 .0007. On 30 fresh seeds it falls short by .0008 / .0007 and is below random 20 on two NB201
-devices, each within one standard error. On the 36 held-out HELP devices (10 seeds) ``design`` alone is the more robust: below
-random 20 by more than one standard error on one device, against seven for ``reference+design``
-(whose reference archs miss on some, e.g. FBNet's pixel2). Like ``herding`` both need the
+devices, each within one standard error. On the 36 held-out HELP devices (10 seeds) ``design``
+alone is the more robust: below random 20 by more than one standard error on one device, against
+seven for ``reference+design`` (whose reference archs miss on some, e.g. FBNet's pixel2). Like ``herding`` both need the
 pretrained predictor: shipped for the default sources (seconds), pretrained once for other
 ``sources`` (minutes, then cached).
 """
@@ -90,7 +90,7 @@ def latency_profile(space: str, sources: Sequence[str] | None = None) -> pd.Data
 def uses_predictor(strategy: str) -> bool:
     """Whether ``strategy`` places archs with the pretrained transfer predictor (loaded, or pretrained
     for custom sources, before it can choose)."""
-    return strategy.split("+")[-1] in ("herding", "design", "active")
+    return strategy.split("+")[-1] in (*PLACING_RULES, "active")
 
 
 def _rng(seed: int, space: str, strategy: str) -> np.random.Generator:
@@ -226,6 +226,10 @@ def _design(features: np.ndarray, k: int, start: np.ndarray, rng: np.random.Gene
     return chosen
 
 
+# the rules that choose in the pretrained predictor's arch representation
+PLACING_RULES = {"herding": _herding, "design": _design}
+
+
 def _default_predictor(space: str, sources: Sequence[str] | None):
     """The transfer predictor pretrained on ``sources`` (default every HELP device: what `onboard`
     uses, shipped with the repository) with the default seed, so a suggestion never pretrains anew
@@ -244,7 +248,7 @@ def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=
     ``candidates``: arch ids the user can measure (default: every arch with a profile);
     ``measured``: arch ids already measured (``measured_ms`` their latencies, needed by
     ``active``); ``sources``: the public devices of the profile; ``predictor``: a fitted
-    `methods.transfer.BenchmarkTransfer` (``herding`` and ``active`` only; default: the one
+    `methods.transfer.BenchmarkTransfer` (the strategies `uses_predictor` names; default: the one
     pretrained on ``sources`` with the default seed, as `onboard` uses).
     """
     if strategy not in STRATEGIES:
@@ -293,15 +297,15 @@ def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=
         return first + _kcenter(sub, k, measured)
     if rule == "representative":
         return first + _representative(sub, k, measured, rng)
-    if rule in ("herding", "design"):
+    if rule in PLACING_RULES:
         predictor = predictor if predictor is not None else _default_predictor(space, sources)
         outside = np.setdiff1d(pool, predictor.pool_ids_)
         if len(outside):
             raise MultipredictError(f"{len(outside)} candidate archs (e.g. {outside[:5].tolist()}) have no "
                                     f"{predictor.encoding!r} encoding, so the predictor cannot place them; drop them "
                                     f"or use another strategy")
-        place = _herding if rule == "herding" else _design
-        rows = place(predictor.arch_representation(pool), k, np.flatnonzero(np.isin(pool, measured)), rng)
+        start = np.flatnonzero(np.isin(pool, measured))
+        rows = PLACING_RULES[rule](predictor.arch_representation(pool), k, start, rng)
         return first + [int(pool[i]) for i in rows]
     return _active(space, k, sub, measured, measured_ms, sources, seed, predictor, ensemble, rng)
 
