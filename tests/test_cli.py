@@ -141,3 +141,18 @@ def test_data_report_shows_the_tnb_accuracy_disagreement(capsys, monkeypatch, mi
         assert int(n_archs) >= 600 and 0.85 < float(rho) <= 1.0 and float(diff) >= 0, task
     # the two files disagree most on TNB-micro class_scene (our measurement: up to 6.7 % top-1)
     assert max(rows, key=lambda r: float(r[3]))[0] == "tnb101_micro/class_scene"
+
+
+def test_the_command_line_parser_does_not_import_torch():
+    """Every command's parser is built before one runs: ``--help`` and a stored onboarding must not
+    wait for torch (the your-models names come from a module without it)."""
+    import subprocess
+    import sys
+
+    from multipredict.yourmodels import names, predict
+
+    assert tuple(predict.PREDICTORS) == names.PREDICTOR_NAMES and predict.ENCODINGS == names.ENCODINGS
+    done = subprocess.run([sys.executable, "-c", "import sys; from multipredict import cli; cli.build_parser(); "
+                           "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -302,3 +302,18 @@ def test_the_your_models_panel_without_a_browser(tmp_path):
     assert len(downloaded) == 30 and list(downloaded.columns) == ["model", "predicted_ms", "measured_ms"]
     panel.predictor.value = "closest"  # another setting forgets the result until Predict again
     assert m.result is None and panel.figure is None
+
+
+def test_the_package_loads_its_parts_when_asked_and_zoo_stays_the_recipe():
+    """`multipredict.yourmodels` imports encode / predict / zoo (torch) only when a name from them is
+    asked for, and its ``zoo`` is the recipe function even after the ``zoo`` module was imported."""
+    import subprocess
+    import sys
+
+    script = ("import sys, types; import multipredict.yourmodels as y; assert 'torch' not in sys.modules; "
+              "import multipredict.yourmodels.zoo; from multipredict.yourmodels import zoo, encode_models; "
+              "assert not isinstance(zoo, types.ModuleType) and callable(zoo) and y.zoo is zoo; "
+              "print(len(zoo(3)))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"

@@ -67,8 +67,7 @@ def _folds(text: str) -> int:
 
 def register(subparsers) -> None:
     """Add ``encode`` and ``predict`` to the CLI's sub-parsers."""
-    from .encode import CPU_PROFILES, CUDA_PROFILE
-    from .predict import DEFAULT_PREDICTOR, ENCODINGS, PREDICTORS
+    from .names import CPU_PROFILES, CUDA_PROFILE, DEFAULT_PREDICTOR, ENCODINGS, PREDICTOR_NAMES
 
     encode = subparsers.add_parser(
         "encode", help="ZCP + HWL encodings of your own models (a folder of ONNX files), resumable",
@@ -94,7 +93,7 @@ def register(subparsers) -> None:
     predict.add_argument("--out", required=True, help="predictions: model, predicted_ms, measured_ms (.csv/.parquet)")
     predict.add_argument("--summary", default=None, help="JSON summary (default: --out with the suffix .json)")
     predict.add_argument("--encoding", default="hwl", choices=ENCODINGS, help="features (default hwl)")
-    predict.add_argument("--predictor", default=DEFAULT_PREDICTOR, choices=["auto", *PREDICTORS],
+    predict.add_argument("--predictor", default=DEFAULT_PREDICTOR, choices=[DEFAULT_PREDICTOR, *PREDICTOR_NAMES],
                          help="estimator (default auto: nnls on hwl, mlp on zcp and hwlzcp; see "
                               "benchmarks/README.md)")
     predict.add_argument("--references", default="", help="comma list of the table's profiles HWL reads "

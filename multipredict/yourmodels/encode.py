@@ -39,10 +39,9 @@ from ..messages import one_line
 from ..outputs import TABLE_SUFFIXES, check_output_file
 from ..proxies import ALL_PROXIES
 from ..proxies.scores import validate_proxies
+from .names import CPU_PROFILES, CUDA_PROFILE
 from .sources import ModelSource, collect
 
-CPU_PROFILES = ("cpu-1t-b1", "ort-cpu-1t-b1", "cpu-1t-b8", "ort-cpu-1t-b8")
-CUDA_PROFILE = "cuda-b1"
 METADATA_FORMAT = "multipredict-encodings/1"
 LATENCY_PREFIX = "latency_ms:"
 OUTLIER_PREFIX = "outlier:"

@@ -42,9 +42,9 @@ from ..encodings import FLAN_LOG_PROXIES, ColumnNormaliser
 from ..errors import MultipredictError, UnknownNameError
 from ..proxies import ALL_PROXIES
 from .encode import LATENCY_PREFIX, latency_column, profile_columns
+from .names import DEFAULT_PREDICTOR, ENCODINGS
 from .sources import refuse_pickle
 
-ENCODINGS = ("hwl", "zcp", "hwlzcp")
 MIN_MEASUREMENTS = 3
 LOO_UP_TO = 20
 DEFAULT_FOLDS = 5
@@ -260,8 +260,8 @@ class ClosestReference:
         return np.exp(self.intercept_ + self.slope_ * np.asarray(X, float)[:, self.column_])
 
 
+# `names.PREDICTOR_NAMES` lists these (the command line offers them without importing this module)
 PREDICTORS = {"nnls": PositiveLogLinear, "ridge": RidgeLatency, "mlp": MLPLatency, "closest": ClosestReference}
-DEFAULT_PREDICTOR = "auto"
 # what "auto" picks per encoding: the best mean Spearman at k = 10 in benchmarks/your_models.py
 AUTO = {"hwl": "nnls", "zcp": "mlp", "hwlzcp": "mlp"}
 
