@@ -253,7 +253,7 @@ class OnboardingModel(HasTraits):
             self._updates.post(functools.partial(self._set_stage, run, stage, fraction))
 
         try:
-            result = onboard(space, measurements, device=device, progress=progress, **options)
+            result = onboard(space, measurements, device=device, progress=progress, store=True, **options)
         except Exception as error:  # shown in the panel, never a traceback and never a dead kernel
             if user_message(error) is None:  # a bug, not the input: keep its traceback for the kernel log
                 log.exception("onboarding %s failed", device)

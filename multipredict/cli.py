@@ -486,7 +486,8 @@ def cmd_onboard(args: argparse.Namespace) -> int:
             options[name] = getattr(args, name)
     with _StageBars(disable=args.quiet) as bars:
         result = onboard.onboard(args.space, measurements, device=args.name, folds=args.folds, seed=args.seed,
-                                 source_devices=sources or None, progress=bars, **options)
+                                 source_devices=sources or None, progress=bars, store=True,
+                                 recompute=args.recompute, **options)
     print(result.summary())
     if args.out:
         onboard.write_table(result.predictions, args.out)
@@ -696,6 +697,9 @@ def build_parser() -> argparse.ArgumentParser:
     onboard.add_argument("--source-epochs", type=_int_at_least(1), default=None, help="pretraining epochs (paper: 250)")
     onboard.add_argument("--target-epochs", type=_int_at_least(1), default=None, help="fine-tuning epochs (paper: 50)")
     onboard.add_argument("--quiet", action="store_true", help="no progress bars")
+    onboard.add_argument("--recompute", action="store_true",
+                         help="onboard anew even if these measurements were onboarded before with the same settings "
+                              "and code (the stored result is read back then, in under a second)")
     onboard.set_defaults(func=cmd_onboard)
 
     from .spaces.selection import SELECTION_HELP

@@ -9,9 +9,11 @@ predicted by a predictor that never saw it).
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,8 @@ from . import spaces, usercsv
 from .errors import MultipredictError
 from .outputs import check_output_file
 from .threads import torch_threads
+
+log = logging.getLogger(__name__)
 
 MIN_ROWS = 5
 ARCH_COLUMNS = ("arch", "arch_id")
@@ -45,6 +49,7 @@ class OnboardResult:
     cv_predictions: pd.DataFrame | None = field(default=None, repr=False)
     pretrained_from: str = "trained"  # where the pretrained source model came from: trained / cache / shipped
     quality: dict = field(default_factory=dict, repr=False)  # see `quality_estimate`
+    reused_from: str | None = None  # the stored result this one was read from (`onboardstore`), if any
 
     def summary(self) -> str:
         trained = {"head": "; fine-tuned the hardware embedding and head (the arch body kept: a public device "
@@ -59,7 +64,9 @@ class OnboardResult:
         return (f"device {self.device!r} on {self.space}: {self.n_measurements} measurements; closest public device "
                 f"(Eq. 1) {self.closest_source}{trained.get(self.fine_tuned, '')}{quality}; {self.cv_folds}-fold "
                 f"cross-validated Spearman on your samples {self.cv_spearman:.3f} (Kendall {self.cv_kendall:.3f}); "
-                f"predicted {len(self.predictions)} archs; pretrained model: {self._pretrained_source()}")
+                f"predicted {len(self.predictions)} archs; pretrained model: {self._pretrained_source()}"
+                + (f"; stored result reused (same measurements, settings and code): {self.reused_from}"
+                   if self.reused_from else ""))
 
     def summary_record(self) -> dict:
         """What ``onboard --summary FILE`` writes (JSON): the estimate and its interval, the advice,
@@ -68,8 +75,23 @@ class OnboardResult:
                 "closest_source": self.closest_source, "fine_tuned": self.fine_tuned, **self.quality,
                 "cv_spearman": self.cv_spearman, "cv_kendall": self.cv_kendall, "cv_folds": self.cv_folds,
                 "predicted_archs": len(self.predictions), "pretrained_from": self._pretrained_source(),
+                "reused_from": self.reused_from,
                 "settings": {k: (v if isinstance(v, (str, int, float, bool, type(None))) else str(v))
                              for k, v in self.settings.items()}}
+
+    def to_record(self) -> dict:
+        """Every field but ``predictions`` (what `onboardstore` keeps beside them), JSON-able."""
+        record = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("predictions", "reused_from")}
+        if self.cv_predictions is not None:
+            record["cv_predictions"] = self.cv_predictions.to_dict(orient="list")
+        return record
+
+    @classmethod
+    def from_record(cls, predictions: pd.DataFrame, record: dict, reused_from=None) -> OnboardResult:
+        record = dict(record)
+        if record.get("cv_predictions") is not None:
+            record["cv_predictions"] = pd.DataFrame(record["cv_predictions"])
+        return cls(predictions=predictions, reused_from=None if reused_from is None else str(reused_from), **record)
 
     def _pretrained_source(self) -> str:
         if self.pretrained_from in ("trained", "memory"):
@@ -129,8 +151,8 @@ def _folds(n: int, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def onboard(space: str, measurements, *, device: str = "my_device", source_devices=None, folds: int = 5,
-            seed: int = 0, predict_archs=None, progress=None, threads: int | None = 1,
-            **predictor_options) -> OnboardResult:
+            seed: int = 0, predict_archs=None, progress=None, threads: int | None = 1, store: bool | str | Path = False,
+            recompute: bool = False, **predictor_options) -> OnboardResult:
     """Fit the transfer predictor for a new device and predict every arch of the space.
 
     ``source_devices``: public devices to pretrain on (default: every HELP device of the space).
@@ -142,10 +164,36 @@ def onboard(space: str, measurements, *, device: str = "my_device", source_devic
     ``threads``: torch threads while it runs (restored afterwards; None keeps the current). These
     small models are overhead-bound: one thread measured 10 s against 60 s with two on a busy
     2-core machine, and no slower on an idle one.
+    ``store``: keep the result, and read it back when the same measurements are onboarded again with
+    the same settings and code (`onboardstore`; True: under the cache folder, or a folder); the
+    command line and the dashboard do. ``recompute``: onboard anew even when stored (the new result
+    replaces the stored one). A reused result reports no progress and says where it came from
+    (``reused_from``).
     """
+    from . import onboardstore
+
+    table = read_measurements(space, measurements)
+    root = None if store is False or store is None else (onboardstore.folder() if store is True else Path(store))
+    key = None
+    if root is not None:
+        archs = None if predict_archs is None else \
+            hashlib.sha256(np.ascontiguousarray(np.asarray(predict_archs, dtype=np.int64)).tobytes()).hexdigest()
+        settings = {"sources": list(source_devices) if source_devices else None, "folds": folds, "seed": seed,
+                    "predict_archs": archs, "threads": threads, "options": predictor_options}
+        key = onboardstore.result_key(space, table, device=device, settings=settings)
+        stored = None if recompute else onboardstore.load(key, root)
+        if stored is not None:
+            return OnboardResult.from_record(*stored)
     with torch_threads(threads):
-        return _onboard(space, measurements, device=device, source_devices=source_devices, folds=folds, seed=seed,
-                        predict_archs=predict_archs, progress=progress, **predictor_options)
+        result = _onboard(space, table, device=device, source_devices=source_devices, folds=folds, seed=seed,
+                          predict_archs=predict_archs, progress=progress, **predictor_options)
+    if key is not None:
+        try:
+            onboardstore.save(key, result.predictions, result.to_record(), root)
+        except OSError as error:  # a read-only or full cache: the result stands, it is just not kept
+            log.warning("could not store the onboarding result under %s (%s); it will be computed again next time",
+                        root, error)
+    return result
 
 
 def _onboard(space: str, measurements, *, device: str, source_devices, folds: int, seed: int, predict_archs,

@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from .errors import MultipredictError
@@ -96,6 +96,18 @@ def writable(folder: Path) -> bool:
             return True
     except OSError:
         return False
+
+
+def write_atomically(path: Path, write: Callable[[str], None]) -> None:
+    """``write(tmp)`` to a temporary name beside ``path``, then moved into place: a crash never
+    leaves half a file at ``path`` (and never removes what was there)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_or_set_aside(path: Path, read, what: str = "results store") -> object:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from multipredict import onboard
+from multipredict import onboard, onboardstore
 from multipredict.cli import main
 from multipredict.data import help
 from multipredict.errors import MultipredictError
@@ -50,19 +50,24 @@ def test_wrong_columns_and_missing_file(tmp_path):
         onboard.read_measurements("nb201", tmp_path / "nope.csv")
 
 
+SMALL = ["--sources", "pixel3,silver_4114,1080ti_1", "--source-epochs", "3", "--target-epochs", "20"]
+
+
 @pytest.mark.slow
-def test_onboarding_a_held_out_public_device(tmp_path, capsys):
-    """raspi4 is held out; 20 of its measurements give a useful predictor of the rest."""
+def test_onboarding_a_held_out_public_device(tmp_path, capsys, monkeypatch):
+    """raspi4 is held out; 20 of its measurements give a useful predictor of the rest. The command
+    keeps its result: the same onboarding again reads it back, identical; --recompute computes."""
+    monkeypatch.setattr(onboardstore, "folder", lambda: tmp_path / "store")
     latency = help.latency("nb201", "raspi4")
     ids = np.random.default_rng(0).choice(len(latency), 20, replace=False)
     path = _csv(tmp_path, list(zip(ids.tolist(), latency[ids])))
     out = tmp_path / "pred.csv"
     summary = tmp_path / "summary.json"
-    code = main(["onboard", "--space", "nb201", "--measurements", str(path), "--sources",
-                 "pixel3,silver_4114,1080ti_1", "--source-epochs", "3", "--target-epochs", "20", "--out", str(out),
+    code = main(["onboard", "--space", "nb201", "--measurements", str(path), *SMALL, "--out", str(out),
                  "--summary", str(summary)])
     assert code == 0
     record = json.loads(summary.read_text())
+    assert record["reused_from"] is None and len(list((tmp_path / "store").glob("*.parquet"))) == 1
     assert record["n_measurements"] == 20 and record["closest_source"] == "pixel3"
     assert -1 <= record["spearman_low"] <= record["spearman_estimate"] <= record["spearman_high"] <= 1
     assert "10 more archs" in record["advice"] and record["level"] == 0.8
@@ -75,6 +80,49 @@ def test_onboarding_a_held_out_public_device(tmp_path, capsys):
     unseen = predictions["measured_ms"].isna()
     rho = stats.spearmanr(predictions.loc[unseen, "predicted_ms"], latency[predictions.loc[unseen, "arch_id"]])
     assert rho.statistic > 0.7
+
+    for again, reused in ((["--out", str(tmp_path / "again.csv")], True), (["--recompute"], False)):
+        assert main(["onboard", "--space", "nb201", "--measurements", str(path), *SMALL, "--quiet",
+                     "--summary", str(tmp_path / "again.json"), *again]) == 0
+        repeat = json.loads((tmp_path / "again.json").read_text())
+        assert (repeat.pop("reused_from") is not None) == reused
+        ignore = {"reused_from"} | (set() if reused else {"pretrained_from"})  # recomputed: pretraining in memory
+        assert {k: v for k, v in repeat.items() if k not in ignore} == \
+            {k: v for k, v in record.items() if k not in ignore}
+        assert ("stored result reused" in capsys.readouterr().out) == reused
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again.csv"), predictions)
+
+
+@pytest.mark.slow
+def test_a_stored_onboarding_is_reused_only_for_the_same_measurements_and_settings(tmp_path, caplog):
+    """Reused when measurements, name and settings are the same (the result equal to the computed
+    one, field by field); computed anew when a latency, the seed or the name changes; a damaged
+    stored file is set aside with a warning and computed again."""
+    latency = help.latency("nb201", "pixel2")
+    ids = np.random.default_rng(1).choice(len(latency), 8, replace=False)
+    table = pd.DataFrame({"arch": ids, "latency_ms": latency[ids]})
+    store = tmp_path / "store"
+    options = dict(source_devices=["pixel3", "silver_4114", "1080ti_1"], source_epochs=3, target_epochs=5, folds=2,
+                   store=store)
+    first = onboard.onboard("nb201", table, **options)
+    again = onboard.onboard("nb201", table, **options)
+    assert first.reused_from is None and again.reused_from == str(next(store.glob("*.parquet")))
+    pd.testing.assert_frame_equal(again.predictions, first.predictions)
+    pd.testing.assert_frame_equal(again.cv_predictions, first.cv_predictions)
+    assert {k: v for k, v in vars(again).items() if k not in ("predictions", "cv_predictions", "reused_from")} == \
+        {k: v for k, v in vars(first).items() if k not in ("predictions", "cv_predictions", "reused_from")}
+    changed = table.assign(latency_ms=table["latency_ms"].where(table.index != 3, table["latency_ms"] * 1.5))
+    for variant in (onboard.onboard("nb201", changed, **options), onboard.onboard("nb201", table, **options, seed=1),
+                    onboard.onboard("nb201", table, **options, device="other")):
+        assert variant.reused_from is None
+    assert len(list(store.glob("*.parquet"))) == 4
+    damaged = next(iter(sorted(store.glob("*.parquet"))))
+    damaged.write_bytes(b"not parquet")
+    redone = [onboard.onboard("nb201", t, **o) for t, o in ((table, options), (changed, options),
+                                                            (table, dict(options, seed=1)),
+                                                            (table, dict(options, device="other")))]
+    assert sum(r.reused_from is None for r in redone) == 1 and "moved it aside" in caplog.text
+    assert len(list(store.glob("*.parquet"))) == 4 and len(list(store.glob("*.unreadable-*"))) == 1
 
 
 def test_out_of_bag_concordance_and_the_tau_to_rho_relation():

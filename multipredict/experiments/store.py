@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import MultipredictError
-from ..outputs import read_or_set_aside
+from ..outputs import read_or_set_aside, write_atomically
 from .spec import ExperimentSpec
 
 RESULTS_ENV = "MULTIPREDICT_RESULTS"
@@ -110,12 +109,12 @@ class ParquetStore(ResultStore):
         return read_or_set_aside(path, lambda: pq.read_table(path).to_pylist())
 
     def save_trial(self, key, rows):
-        _atomic_write(self.trial_path(key), lambda tmp: pq.write_table(_table(pd.DataFrame(rows)), tmp))
+        write_atomically(self.trial_path(key), lambda tmp: pq.write_table(_table(pd.DataFrame(rows)), tmp))
 
     def save_spec(self, spec):
         path = self.spec_dir(spec) / "spec.yaml"
         if not path.exists():
-            _atomic_write(path, lambda tmp: Path(tmp).write_text(spec.to_yaml()))
+            write_atomically(path, lambda tmp: Path(tmp).write_text(spec.to_yaml()))
 
     def load_results(self, spec):
         path = self.spec_dir(spec) / "results.parquet"
@@ -137,7 +136,7 @@ class ParquetStore(ResultStore):
                 table = table.replace_schema_metadata({**(table.schema.metadata or {}), DIGEST_KEY: digest.encode()})
             pq.write_table(table, tmp)
 
-        _atomic_write(self.spec_dir(spec) / "results.parquet", write)
+        write_atomically(self.spec_dir(spec) / "results.parquet", write)
 
     def specs(self) -> pd.DataFrame:
         entries = ((path, read_or_set_aside(path, lambda path=path: ExperimentSpec.from_yaml(path)))
@@ -172,16 +171,6 @@ def _table(frame: pd.DataFrame) -> pa.Table:
     from .runner import arrow_safe
 
     return pa.Table.from_pandas(arrow_safe(frame.copy()), preserve_index=False)
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def run_cached(spec: ExperimentSpec, executor=None, *, store: ResultStore | None = None, **run_options) -> pd.DataFrame:

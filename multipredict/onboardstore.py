@@ -1,0 +1,104 @@
+"""Stored onboarding results: onboarding the same measurements again with the same settings and the
+same code reads the stored result (under a second) instead of fine-tuning anew (seconds).
+
+A result's key is a sha256 of everything that decides it:
+
+- the measurements (arch ids and latencies, in their order) and the device's name;
+- the settings: source devices, folds, seed, the archs to predict, the predictor's options, torch
+  threads;
+- the data the process reads (`config.data_key`);
+- the code: the bytes of every source file of the package and of every file the repository ships
+  in ``data/`` (the pretrained models, the calibration), and the versions of numpy and torch.
+
+Any change to any of them onboards anew, so a stored result is never stale; the price is one
+recomputation after an edit or an upgrade. Not in the key: whether torch sees a GPU (a result
+computed on the CPU is reused on a machine that gained one).
+
+One parquet file per result under ``<cache>/onboard/`` (the predictions; the rest of the result,
+JSON, in its metadata), written to a temporary name and moved into place, so a crash never leaves
+half a file; an unreadable one is set aside and computed again (`outputs.read_or_set_aside`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import cache_dir, data_key
+from .outputs import read_or_set_aside, write_atomically
+
+PACKAGE = Path(__file__).resolve().parent
+SHIPPED_DATA = PACKAGE.parent / "data"
+METADATA_KEY = b"multipredict.onboard"
+
+
+def folder() -> Path:
+    return cache_dir() / "onboard"
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 of the package's source files and the repository's shipped ``data/`` files (paths and
+    bytes), with the numpy and torch versions (read without importing torch). Once per process."""
+    digest = hashlib.sha256()
+    files = sorted(PACKAGE.rglob("*.py")) + (sorted(p for p in SHIPPED_DATA.rglob("*") if p.is_file())
+                                             if SHIPPED_DATA.is_dir() else [])
+    for path in files:
+        digest.update(str(path.relative_to(PACKAGE.parent)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "none"
+    digest.update(f"numpy {np.__version__} torch {torch_version}".encode())
+    return digest.hexdigest()
+
+
+def result_key(space: str, table: pd.DataFrame, *, device: str, settings: dict) -> str:
+    """The key of onboarding ``table`` (``arch_id, latency_ms``) with ``settings`` (JSON-able, or
+    written by ``str``); see the module's docs for what else goes in."""
+    digest = hashlib.sha256()
+    for column, dtype in (("arch_id", np.int64), ("latency_ms", np.float64)):
+        digest.update(np.ascontiguousarray(table[column].to_numpy(dtype=dtype)).tobytes())
+    text = json.dumps({"space": space, "device": device, "settings": settings, "data": data_key(),
+                       "code": code_digest(), "measurements": digest.hexdigest()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def path_of(key: str, root: Path | None = None) -> Path:
+    return (root or folder()) / f"{key}.parquet"
+
+
+def save(key: str, predictions: pd.DataFrame, record: dict, root: Path | None = None) -> Path:
+    """Store one result: ``predictions`` as the table, ``record`` (JSON-able; frames as lists of
+    rows) in its metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = path_of(key, root)
+    table = pa.Table.from_pandas(predictions, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           METADATA_KEY: json.dumps(record, default=str).encode()})
+    write_atomically(path, lambda tmp: pq.write_table(table, tmp))
+    return path
+
+
+def load(key: str, root: Path | None = None) -> tuple[pd.DataFrame, dict, Path] | None:
+    """The stored ``(predictions, record, path)`` of ``key``, or None (not stored, or unreadable:
+    then set aside, with a warning)."""
+    path = path_of(key, root)
+
+    def read() -> tuple[pd.DataFrame, dict, Path]:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        record = json.loads(table.schema.metadata[METADATA_KEY])
+        return table.to_pandas(), record, path
+
+    return read_or_set_aside(path, read, "stored onboarding results")
