@@ -289,7 +289,8 @@ class OnboardingModel(HasTraits):
         with self.hold_trait_notifications():
             self.result = result
             self.status, self.stage, self.progress = DONE, "done", 1.0
-            self.message = f"done: predicted {len(result.predictions)} archs of {result.space}"
+            self.message = f"done: predicted {len(result.predictions)} archs of {result.space}" + (
+                " (the stored result of the same onboarding, read back)" if result.reused_from else "")
 
     # ---------------------------------------------------------------- the next archs to measure
     def suggest_next(self) -> bool:

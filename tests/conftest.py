@@ -15,6 +15,16 @@ os.environ.setdefault("MULTIPREDICT_CACHE", str(ROOT / ".cache" / "multipredict"
 os.environ.setdefault("MULTIPREDICT_RESULTS", str(ROOT / ".cache" / "results"))
 
 
+@pytest.fixture(autouse=True)
+def _own_onboarding_store(tmp_path_factory, monkeypatch):
+    """Each test keeps its onboarding results apart (`multipredict.onboardstore`), so that none reads
+    back another's, in CI or after an earlier run here; pretrainings and data stay shared."""
+    from multipredict import onboardstore
+
+    folder = tmp_path_factory.mktemp("onboard-store")
+    monkeypatch.setattr(onboardstore, "folder", lambda: folder)
+
+
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     if not (MIRROR / "SOURCES.tsv").exists():

@@ -438,6 +438,12 @@ def test_onboarding_a_measured_profile(mirror):
     lines = base64.b64decode(csv.group(1)).decode().splitlines()
     assert lines[0] == "arch_id,arch,predicted_ms,measured_ms" and len(lines) == 15626
     _check_quality_and_suggestions(panel)
+    # the same onboarding again: the stored result, read back (no stage runs), and the panel says so
+    stages.clear()
+    panel.run_button.click()
+    assert m.wait(60) and m.status == DONE, m.error
+    assert "cross-validate" not in stages and m.result.reused_from and "stored result" in panel.status.value
+    assert m.result.predictions.equals(result.predictions)
     # a bad file afterwards: its message, and the old result is gone
     _upload(panel, "next.csv", b"arch,latency_ms\n1,2\n")
     assert m.result is None and panel.figure is None and panel.estimate.value == ""
