@@ -7,8 +7,9 @@ A result's key is a sha256 of everything that decides it:
 - the settings: source devices, folds, seed, the archs to predict, the predictor's options, torch
   threads;
 - the data the process reads (`config.data_key`);
-- the code: the bytes of every source file of the package and of every file the repository ships
-  in ``data/`` (the pretrained models, the calibration), and the versions of numpy and torch.
+- the code: `fingerprint.code_digest` (every source file of the package and every file the
+  repository ships in ``data/``: the pretrained models, the calibration; numpy's and torch's
+  versions).
 
 Any change to any of them onboards anew, so a stored result is never stale; the price is one
 recomputation after an edit or an upgrade. Not in the key: whether torch sees a GPU (a result
@@ -21,43 +22,22 @@ half a file; an unreadable one is set aside and computed again (`outputs.read_or
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .config import cache_dir, data_key
+from .fingerprint import code_digest
 from .outputs import read_or_set_aside, write_atomically
 
-PACKAGE = Path(__file__).resolve().parent
-SHIPPED_DATA = PACKAGE.parent / "data"
 METADATA_KEY = b"multipredict.onboard"
 
 
 def folder() -> Path:
     return cache_dir() / "onboard"
-
-
-@functools.lru_cache(maxsize=1)
-def code_digest() -> str:
-    """sha256 of the package's source files and the repository's shipped ``data/`` files (paths and
-    bytes), with the numpy and torch versions (read without importing torch). Once per process."""
-    digest = hashlib.sha256()
-    files = sorted(PACKAGE.rglob("*.py")) + (sorted(p for p in SHIPPED_DATA.rglob("*") if p.is_file())
-                                             if SHIPPED_DATA.is_dir() else [])
-    for path in files:
-        digest.update(str(path.relative_to(PACKAGE.parent)).encode() + b"\0")
-        digest.update(path.read_bytes())
-    try:
-        torch_version = metadata.version("torch")
-    except metadata.PackageNotFoundError:
-        torch_version = "none"
-    digest.update(f"numpy {np.__version__} torch {torch_version}".encode())
-    return digest.hexdigest()
 
 
 def result_key(space: str, table: pd.DataFrame, *, device: str, settings: dict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -100,6 +101,32 @@ def test_combined_latency_table():
     assert list(long.columns) == ["arch_id", "device", "latency_ms"] and len(long) == 5000 * 27
     with pytest.raises(UnknownNameError, match="valid spaces: nb201, fbnet"):
         tables.latencies("nb999")
+
+
+def test_the_derived_latency_table_is_kept_and_read_back(tmp_path, monkeypatch, caplog):
+    """The combined table is derived once and read back in later processes, equal to the last value
+    and attribute (HW-NAS-Bench's sentinel counts); a damaged stored file is set aside and the
+    table derived again."""
+    from multipredict.data import derived
+
+    monkeypatch.setattr(derived, "folder", lambda: tmp_path / "derived")
+    tables.latencies.cache_clear()  # as in a new process
+    try:
+        first = tables.latencies("nb201")
+        kept = list((tmp_path / "derived").glob("latencies-nb201-*.parquet"))
+        assert len(kept) == 1 and first.attrs["sentinels"]["edgetpu"] > 0
+        tables.latencies.cache_clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(tables, "_latencies", lambda space: pytest.fail("derived again"))
+            again = tables.latencies("nb201")
+        pd.testing.assert_frame_equal(again, first)
+        assert again.attrs == first.attrs and again.index.name == "arch_id" and again.columns.name == "device"
+        kept[0].write_bytes(b"not parquet")
+        tables.latencies.cache_clear()
+        pd.testing.assert_frame_equal(tables.latencies("nb201"), first)
+        assert "moved it aside" in caplog.text and len(list((tmp_path / "derived").glob("*.unreadable-*"))) == 1
+    finally:
+        tables.latencies.cache_clear()
 
 
 def test_device_catalogue():

@@ -18,7 +18,7 @@ import pandas as pd
 from .. import config
 from ..errors import DataError, UnknownNameError
 from ..spaces import LATENCY_SPACES
-from . import eagle, help, hwnasbench, local, zc_fbnet
+from . import derived, eagle, help, hwnasbench, local, zc_fbnet
 
 PROXIES = zc_fbnet.PROXIES
 
@@ -53,6 +53,10 @@ def latency_sources(space: str) -> dict[str, list[str]]:
 @config.cache_per_data_source
 def latencies(space: str) -> pd.DataFrame:
     _check_space(space)
+    return derived.stored(f"latencies-{space}", lambda: _latencies(space))
+
+
+def _latencies(space: str) -> pd.DataFrame:
     frames = []
     if uses_benchmarks():
         frames.append(help.latencies(space))

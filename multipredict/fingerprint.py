@@ -1,0 +1,36 @@
+"""What identifies the code a result came from, for stores that must never serve a stale result
+(`onboardstore`, `data.derived`): a sha256 of the package's source files and of every file the
+repository ships in ``data/`` (the pretrained models, the calibration), with the numpy and torch
+versions. Any edit or upgrade changes it, so those stores recompute instead of guessing what an
+edit touched."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+PACKAGE = Path(__file__).resolve().parent
+SHIPPED_DATA = PACKAGE.parent / "data"
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 of the package's ``.py`` files and the shipped ``data/`` files (relative paths and
+    bytes, about 3 MB: about 15 ms) and the numpy and torch versions (torch's read from its package
+    metadata, without importing it). Once per process."""
+    digest = hashlib.sha256()
+    files = sorted(PACKAGE.rglob("*.py")) + (sorted(p for p in SHIPPED_DATA.rglob("*") if p.is_file())
+                                             if SHIPPED_DATA.is_dir() else [])
+    for path in files:
+        digest.update(str(path.relative_to(PACKAGE.parent)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "none"
+    digest.update(f"numpy {np.__version__} torch {torch_version}".encode())
+    return digest.hexdigest()
