@@ -105,15 +105,17 @@ def test_combined_latency_table():
 
 def test_the_derived_latency_table_is_kept_and_read_back(tmp_path, monkeypatch, caplog):
     """The combined table is derived once and read back in later processes, equal to the last value
-    and attribute (HW-NAS-Bench's sentinel counts); a damaged stored file is set aside and the
-    table derived again."""
+    and attribute (HW-NAS-Bench's sentinel counts), and the table other code kept is removed; a
+    damaged stored file is set aside and the table derived again."""
     from multipredict.data import derived
 
     monkeypatch.setattr(derived, "folder", lambda: tmp_path / "derived")
     tables.latencies.cache_clear()  # as in a new process
+    (tmp_path / "derived").mkdir()
+    (tmp_path / "derived" / "latencies-nb201-fromothercode.parquet").write_bytes(b"a table other code kept")
     try:
         first = tables.latencies("nb201")
-        kept = list((tmp_path / "derived").glob("latencies-nb201-*.parquet"))
+        kept = list((tmp_path / "derived").glob("latencies-nb201-*.parquet"))  # the other code's one removed
         assert len(kept) == 1 and first.attrs["sentinels"]["edgetpu"] > 0
         tables.latencies.cache_clear()
         with monkeypatch.context() as patch:

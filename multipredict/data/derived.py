@@ -8,8 +8,9 @@ folders (`config.data_key`) and the code (`fingerprint.code_digest`, which cover
 sha256 of every upstream file, so a table is never served from other files or another parser).
 Only tables of the public benchmarks are stored (``MULTIPREDICT_DATA=benchmarks``, the default):
 local data (``local`` / ``all``) is the user's own folder and can change under any key. Files are
-parquet under ``<cache>/derived/``, written atomically; an unreadable one is set aside and the table
-derived again (`outputs.read_or_set_aside`).
+parquet under ``<cache>/derived/``, written atomically; writing one removes that table's files
+from other code (stale); an unreadable one is set aside and the table derived again
+(`outputs.read_or_set_aside`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def stored(name: str, derive: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     table = derive()
     try:
         write_atomically(path, lambda tmp: table.to_parquet(tmp))
+        for older in path.parent.glob(f"{name}-*.parquet"):  # the same table from other code: stale
+            if older != path:
+                older.unlink(missing_ok=True)
     except OSError as error:  # a read-only or full cache: the table stands, it is derived again next time
         log.warning("could not keep the derived table %s under %s (%s)", name, folder(), error)
     return table
