@@ -331,7 +331,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise MultipredictError(f"--max-latency-ms {args.max_latency_ms:g} needs a device: give --device NAME (a "
                                 f"public device) or --measurements FILE (your device's arch,latency_ms)")
     check_output_dir(args.out)
-    latency = searchjob.latency_for(device=args.device, measurements=args.measurements)
+    # store: the onboarding `onboard --measurements` made of the same file is read back, not redone
+    latency = searchjob.latency_for(device=args.device, measurements=args.measurements, store=True)
     out = Path(args.out)
     result = searchjob.run_search(args.task, strategy=args.strategy, encoding=args.encoding, budget=args.budget,
                                   seed=args.seed, latency=latency, max_ms=args.max_latency_ms,

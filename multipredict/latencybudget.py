@@ -135,13 +135,14 @@ def from_onboarding(result) -> LatencyEstimate:
 
 
 def onboarded(measurements, *, device: str = "my_device", source_devices=None, seed: int = 0,
-              progress=None) -> LatencyEstimate:
+              progress=None, store: bool = False) -> LatencyEstimate:
     """Onboard a device from its measurements (a CSV path or a frame: ``arch,latency_ms``) and
-    predict every NB201 arch (`onboard.onboard`, cached pretraining)."""
+    predict every NB201 arch (`onboard.onboard`, cached pretraining; ``store``: keep the result,
+    or read back the one an equal onboarding kept)."""
     from .onboard import onboard
 
     return from_onboarding(onboard("nb201", measurements, device=device, source_devices=source_devices, seed=seed,
-                                   progress=progress))
+                                   progress=progress, store=store))
 
 
 def from_flops(measurements, *, device: str = "my_device", flops: np.ndarray | None = None) -> LatencyEstimate:

@@ -131,7 +131,7 @@ class SearchResult:
 
 
 def latency_for(*, device: str | None = None, measurements=None, name: str = "my_device",
-                progress=None) -> latencybudget.LatencyEstimate | None:
+                progress=None, store: bool = False) -> latencybudget.LatencyEstimate | None:
     """The latency side of a search: a public device's table (``device``), or a device known by
     ``measurements`` (a CSV/parquet path or a frame ``arch,latency_ms``), or None."""
     if device is not None and measurements is not None:
@@ -146,7 +146,7 @@ def latency_for(*, device: str | None = None, measurements=None, name: str = "my
                                    "Or give your own device's measurements with --measurements.")
         return latencybudget.from_table("nb201", device)
     if measurements is not None:
-        return latencybudget.onboarded(measurements, device=name, progress=progress)
+        return latencybudget.onboarded(measurements, device=name, progress=progress, store=store)
     return None
 
 

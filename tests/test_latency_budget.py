@@ -126,7 +126,14 @@ def test_search_command_under_a_budget_writes_front_shortlist_and_chosen(tmp_pat
     assert "counted under" in capsys.readouterr().out
 
 
-def test_search_without_a_margin_counts_more_archs_and_says_to_walk_the_shortlist(tmp_path, capsys):
+def test_search_without_a_margin_counts_more_archs_and_says_to_walk_the_shortlist(tmp_path, capsys, monkeypatch):
+    """Without the margin more archs count as feasible and the summary says to walk the shortlist;
+    the second search reads back the onboarding of the same measurements the first one kept."""
+    from multipredict import onboard
+
+    onboardings = []
+    real = onboard._onboard
+    monkeypatch.setattr(onboard, "_onboard", lambda *a, **k: onboardings.append(1) or real(*a, **k))
     mine = tmp_path / "mine.csv"
     _measured("eyeriss", seed=2).rename(columns={"arch_id": "arch"}).to_csv(mine, index=False)
     truth = device_latency("nb201", "eyeriss")[:15625]
@@ -140,7 +147,7 @@ def test_search_without_a_margin_counts_more_archs_and_says_to_walk_the_shortlis
         counted[bool(flags)] = chosen["archs_counted_feasible"]
         assert (chosen["conformal_level"] is None) == bool(flags)
         assert (chosen["conformal_factor"] == 1.0) == bool(flags)
-    assert counted[True] > counted[False]
+    assert counted[True] > counted[False] and len(onboardings) == 1
     assert "shortlist.csv in order" in capsys.readouterr().out
 
 
