@@ -700,7 +700,7 @@ def build_parser() -> argparse.ArgumentParser:
     onboard.add_argument("--quiet", action="store_true", help="no progress bars")
     onboard.add_argument("--recompute", action="store_true",
                          help="onboard anew even if these measurements were onboarded before with the same settings "
-                              "and code (the stored result is read back then, in under a second)")
+                              "and code (otherwise the stored result is read back: about a second)")
     onboard.set_defaults(func=cmd_onboard)
 
     from .spaces.selection import SELECTION_HELP
