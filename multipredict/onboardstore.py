@@ -16,8 +16,10 @@ recomputation after an edit or an upgrade. Not in the key: whether torch sees a 
 computed on the CPU is reused on a machine that gained one).
 
 One parquet file per result under ``<cache>/onboard/`` (the predictions; the rest of the result,
-JSON, in its metadata), written to a temporary name and moved into place, so a crash never leaves
-half a file; an unreadable one is set aside and computed again (`outputs.read_or_set_aside`).
+JSON, in its metadata; about 400 KB for NB201), written to a temporary name and moved into place, so
+a crash never leaves half a file; an unreadable one is set aside and computed again
+(`outputs.read_or_set_aside`). Storing a result removes those that other code stored, so the folder
+holds the results of one version of the code.
 """
 
 from __future__ import annotations
@@ -48,7 +50,11 @@ def result_key(space: str, table: pd.DataFrame, *, device: str, settings: dict) 
         digest.update(np.ascontiguousarray(table[column].to_numpy(dtype=dtype)).tobytes())
     text = json.dumps({"space": space, "device": device, "settings": settings, "data": data_key(),
                        "code": code_digest(), "measurements": digest.hexdigest()}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return f"{_code_prefix()}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+
+
+def _code_prefix() -> str:
+    return code_digest()[:12]  # starts every key: the results of other code can be told apart, and removed
 
 
 def path_of(key: str, root: Path | None = None) -> Path:
@@ -57,7 +63,8 @@ def path_of(key: str, root: Path | None = None) -> Path:
 
 def save(key: str, predictions: pd.DataFrame, record: dict, root: Path | None = None) -> Path:
     """Store one result: ``predictions`` as the table, ``record`` (JSON-able; frames as lists of
-    rows) in its metadata."""
+    rows) in its metadata. The results other code stored (no key of this code can reach them) are
+    removed."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -66,6 +73,9 @@ def save(key: str, predictions: pd.DataFrame, record: dict, root: Path | None = 
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                            METADATA_KEY: json.dumps(record, default=str).encode()})
     write_atomically(path, lambda tmp: pq.write_table(table, tmp))
+    for other in path.parent.glob("*.parquet"):
+        if not other.name.startswith(f"{_code_prefix()}-"):
+            other.unlink(missing_ok=True)
     return path
 
 
