@@ -34,3 +34,17 @@ def code_digest() -> str:
         torch_version = "none"
     digest.update(f"numpy {np.__version__} torch {torch_version}".encode())
     return digest.hexdigest()
+
+
+def code_tag() -> str:
+    """The start of `code_digest`, in the names of the files a store keeps, so that files other code
+    kept can be told apart (`remove_other_code`)."""
+    return code_digest()[:12]
+
+
+def remove_other_code(folder: Path, pattern: str) -> None:
+    """Remove the files in ``folder`` matching ``pattern`` whose names lack `code_tag`: what other
+    code stored, which no key of this code reaches."""
+    for path in folder.glob(pattern):
+        if code_tag() not in path.name:
+            path.unlink(missing_ok=True)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .config import cache_dir, data_key
-from .fingerprint import code_digest
+from .fingerprint import code_digest, code_tag, remove_other_code
 from .outputs import read_or_set_aside, write_atomically
 
 METADATA_KEY = b"multipredict.onboard"
@@ -50,11 +50,7 @@ def result_key(space: str, table: pd.DataFrame, *, device: str, settings: dict) 
         digest.update(np.ascontiguousarray(table[column].to_numpy(dtype=dtype)).tobytes())
     text = json.dumps({"space": space, "device": device, "settings": settings, "data": data_key(),
                        "code": code_digest(), "measurements": digest.hexdigest()}, sort_keys=True, default=str)
-    return f"{_code_prefix()}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
-
-
-def _code_prefix() -> str:
-    return code_digest()[:12]  # starts every key: the results of other code can be told apart, and removed
+    return f"{code_tag()}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
 def path_of(key: str, root: Path | None = None) -> Path:
@@ -73,9 +69,7 @@ def save(key: str, predictions: pd.DataFrame, record: dict, root: Path | None = 
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                            METADATA_KEY: json.dumps(record, default=str).encode()})
     write_atomically(path, lambda tmp: pq.write_table(table, tmp))
-    for other in path.parent.glob("*.parquet"):
-        if not other.name.startswith(f"{_code_prefix()}-"):
-            other.unlink(missing_ok=True)
+    remove_other_code(path.parent, "*.parquet")
     return path
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import config
-from ..fingerprint import code_digest
+from ..fingerprint import code_digest, code_tag, remove_other_code
 from ..outputs import read_or_set_aside, write_atomically
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def folder() -> Path:
 
 def path_of(name: str) -> Path:
     key = json.dumps({"name": name, "data": config.data_key(), "code": code_digest()}, sort_keys=True)
-    return folder() / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.parquet"
+    return folder() / f"{name}-{code_tag()}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.parquet"
 
 
 def stored(name: str, derive: Callable[[], pd.DataFrame]) -> pd.DataFrame:
@@ -51,9 +51,7 @@ def stored(name: str, derive: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     table = derive()
     try:
         write_atomically(path, lambda tmp: table.to_parquet(tmp))
-        for older in path.parent.glob(f"{name}-*.parquet"):  # the same table from other code: stale
-            if older != path:
-                older.unlink(missing_ok=True)
+        remove_other_code(path.parent, f"{name}-*.parquet")  # the same table from other code: stale
     except OSError as error:  # a read-only or full cache: the table stands, it is derived again next time
         log.warning("could not keep the derived table %s under %s (%s)", name, folder(), error)
     return table
