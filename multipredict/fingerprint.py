@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from importlib import metadata
 from pathlib import Path
 
@@ -34,6 +35,15 @@ def code_digest() -> str:
         torch_version = "none"
     digest.update(f"numpy {np.__version__} torch {torch_version}".encode())
     return digest.hexdigest()
+
+
+def stored_key(**parts) -> str:
+    """The key of a stored result decided by ``parts`` (JSON-able, or written by ``str``), the data
+    the process reads (`config.data_key`) and this code: `code_tag`, then a sha256 of all of it."""
+    from .config import data_key
+
+    text = json.dumps({**parts, "data": data_key(), "code": code_digest()}, sort_keys=True, default=str)
+    return f"{code_tag()}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
 def code_tag() -> str:

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import cache_dir, data_key
-from .fingerprint import code_digest, code_tag, remove_other_code
+from .config import cache_dir
+from .fingerprint import remove_other_code, stored_key
 from .outputs import read_or_set_aside, write_atomically
 
 METADATA_KEY = b"multipredict.onboard"
@@ -48,9 +48,7 @@ def result_key(space: str, table: pd.DataFrame, *, device: str, settings: dict) 
     digest = hashlib.sha256()
     for column, dtype in (("arch_id", np.int64), ("latency_ms", np.float64)):
         digest.update(np.ascontiguousarray(table[column].to_numpy(dtype=dtype)).tobytes())
-    text = json.dumps({"space": space, "device": device, "settings": settings, "data": data_key(),
-                       "code": code_digest(), "measurements": digest.hexdigest()}, sort_keys=True, default=str)
-    return f"{code_tag()}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+    return stored_key(space=space, device=device, settings=settings, measurements=digest.hexdigest())
 
 
 def path_of(key: str, root: Path | None = None) -> Path:

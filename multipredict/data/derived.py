@@ -15,8 +15,6 @@ from other code (stale); an unreadable one is set aside and the table derived ag
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import config
-from ..fingerprint import code_digest, code_tag, remove_other_code
+from ..fingerprint import remove_other_code, stored_key
 from ..outputs import read_or_set_aside, write_atomically
 
 log = logging.getLogger(__name__)
@@ -35,8 +33,7 @@ def folder() -> Path:
 
 
 def path_of(name: str) -> Path:
-    key = json.dumps({"name": name, "data": config.data_key(), "code": code_digest()}, sort_keys=True)
-    return folder() / f"{name}-{code_tag()}-{hashlib.sha256(key.encode()).hexdigest()[:24]}.parquet"
+    return folder() / f"{name}-{stored_key(name=name)}.parquet"
 
 
 def stored(name: str, derive: Callable[[], pd.DataFrame]) -> pd.DataFrame:
