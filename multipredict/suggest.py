@@ -24,12 +24,15 @@ profile space cover the rankings the new device can have.
   the candidates' distribution as the predictor sees it, so fine-tuning on them approximates
   fine-tuning on the whole pool; the profile-space strategies above cover what the public devices
   see instead.
-- ``design``: sequential transductive experimental design (Yu, Bi & Tresp, ICML 2006) in the same
-  representation: greedily the arch whose label most lowers the summed posterior variance, over
-  every candidate, of a Bayesian linear model on the representation (what fine-tuning the head
-  amounts to, to first order), given the archs chosen or measured so far; each pick among a random
-  shortlist of candidates. Herding matches where the archs are; design covers the directions in
-  which the predictor's view of them varies, so its archs pin down a device's head.
+- ``design``: sequential transductive experimental design (Yu, Bi & Tresp, ICML 2006) in what a
+  new device's fine-tune is linear in: each arch as the pretrained head's last hidden layer sees it
+  on every source device (a new device starts from one source device's embedding row, Eq. 1),
+  reduced to its `DESIGN_COMPONENTS` principal axes. Greedily, the arch whose label most lowers
+  the summed posterior variance, over every candidate, of a Bayesian linear model on those axes
+  (isotropic prior on the centred, unwhitened scores: an axis counts as much as the archs vary
+  along it), given the archs chosen or measured so far; each pick among a random shortlist of
+  candidates. Herding matches where the archs are; design covers the directions in which the
+  predictor's view of them varies, so its archs pin down a device's head.
 - ``reference+design``: HELP's reference archs, then ``design`` given them.
 - ``active``: needs measurements: fine-tunes an ensemble of predictors on bootstrap resamples of
   the measured archs and takes the archs whose predicted rank the ensemble disagrees on most
@@ -66,9 +69,11 @@ STRATEGIES: tuple[str, ...] = ("random", "reference", "stratified", "kcenter", "
 HERDING_FEATURES = 512
 BANDWIDTH_SAMPLE = 200
 # experimental design: the label noise's variance, in units of the prior variance of the linear model's weights
-# on standardised features, and how many candidates (drawn at random) each pick chooses among
+# on the features it places archs on (scaled to a mean variance of 1), and how many candidates (drawn at random) each pick chooses among
 DESIGN_NOISE = 0.1
 DESIGN_SHORTLIST = 2000
+# the principal axes of the head's source-device views that the design places archs on
+DESIGN_COMPONENTS = 16
 DEFAULT_STRATEGY = "reference+design"
 
 
@@ -192,14 +197,26 @@ def _herding(features: np.ndarray, k: int, start: np.ndarray, rng: np.random.Gen
     return chosen[len(start):]
 
 
-def _design(features: np.ndarray, k: int, start: np.ndarray, rng: np.random.Generator) -> list[int]:
+def _principal(features: np.ndarray, components: int) -> np.ndarray:
+    """The rows of ``features`` as scores on their top ``components`` principal axes (centred, not
+    whitened), scaled to a mean variance of 1 per axis; rows of rank at most ``components`` are
+    only centred and scaled."""
+    from scipy.sparse.linalg import svds
+
+    centred = features - features.mean(axis=0)
+    if min(centred.shape) > components + 1:
+        _, _, axes = svds(centred, k=components, random_state=0)
+        centred = centred @ axes.T
+    return centred / np.sqrt(max(float(centred.var(axis=0).mean()), 1e-12))
+
+
+def _design(features: np.ndarray, k: int, start: np.ndarray) -> list[int]:
     """Sequential transductive experimental design (Yu, Bi & Tresp, ICML 2006) with a linear kernel
-    on the standardised rows of ``features`` (one per candidate): ``k`` row positions, each the one
-    whose label most lowers the summed posterior variance, over every row, of a Bayesian linear
-    model on the features (weights ~ N(0, I), label noise variance `DESIGN_NOISE`), given the rows
-    chosen so far (``start`` first: the measured archs). Each pick chooses among the same random
-    shortlist of `DESIGN_SHORTLIST` rows not measured."""
-    z = _standardised(features)
+    on the rows of ``features`` (centred): ``k`` row positions, each the row not chosen yet whose
+    label most lowers the summed posterior variance, over every row, of a Bayesian linear model on
+    the features (weights ~ N(0, I), label noise variance `DESIGN_NOISE`), given the rows chosen so
+    far (``start`` first: the measured archs)."""
+    z = np.asarray(features, dtype=float)
     n, d = z.shape
     second_moment = z.T @ z / n
 
@@ -208,26 +225,39 @@ def _design(features: np.ndarray, k: int, start: np.ndarray, rng: np.random.Gene
         return posterior - np.outer(spread, spread) / (DESIGN_NOISE + z[row] @ spread)
 
     posterior = np.eye(d)  # the weights' posterior covariance
+    open_ = np.ones(n, dtype=bool)
     for row in start:
         posterior = given(posterior, int(row))
-    shortlist = np.sort(rng.choice(np.setdiff1d(np.arange(n), start), size=min(DESIGN_SHORTLIST, n - len(start)),
-                                   replace=False))
-    x = z[shortlist]
-    open_ = np.ones(len(shortlist), dtype=bool)
+        open_[int(row)] = False
     chosen = []
     for _ in range(k):
         # labelling x lowers sum_i var(z_i . w) by n x'PSPx / (noise + x'Px): P the posterior, S = z'z / n
-        gain = np.einsum("ij,jk,ik->i", x, posterior @ second_moment @ posterior, x)
-        gain /= DESIGN_NOISE + np.einsum("ij,jk,ik->i", x, posterior, x)
+        gain = np.einsum("ij,jk,ik->i", z, posterior @ second_moment @ posterior, z)
+        gain /= DESIGN_NOISE + np.einsum("ij,jk,ik->i", z, posterior, z)
         best = int(np.argmax(np.where(open_, gain, -np.inf)))
         open_[best] = False
-        chosen.append(int(shortlist[best]))
-        posterior = given(posterior, chosen[-1])
+        chosen.append(best)
+        posterior = given(posterior, best)
     return chosen
 
 
-# the rules that choose in the pretrained predictor's arch representation
-PLACING_RULES = {"herding": _herding, "design": _design}
+def _place_by_herding(predictor, pool: np.ndarray, k: int, start: np.ndarray, rng: np.random.Generator) -> list[int]:
+    return _herding(predictor.arch_representation(pool), k, start, rng)
+
+
+def _place_by_design(predictor, pool: np.ndarray, k: int, start: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """`_design` on the measured archs (positions ``start`` in ``pool``) and a random sample of
+    `DESIGN_SHORTLIST` of the others: it picks among the sample and sums the variance over it and
+    the measured archs (an estimate of the sum over every candidate), in the sample's
+    `source_views` on their `DESIGN_COMPONENTS` principal axes."""
+    others = np.setdiff1d(np.arange(len(pool)), start)
+    rows = np.concatenate([start, np.sort(rng.choice(others, size=min(DESIGN_SHORTLIST, len(others)), replace=False))])
+    features = _principal(predictor.source_views(pool[rows]), DESIGN_COMPONENTS)
+    return [int(rows[i]) for i in _design(features, k, np.arange(len(start)))]
+
+
+# the rules that place archs with the pretrained predictor
+PLACING_RULES = {"herding": _place_by_herding, "design": _place_by_design}
 
 
 def _default_predictor(space: str, sources: Sequence[str] | None):
@@ -305,7 +335,7 @@ def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=
                                     f"{predictor.encoding!r} encoding, so the predictor cannot place them; drop them "
                                     f"or use another strategy")
         start = np.flatnonzero(np.isin(pool, measured))
-        rows = PLACING_RULES[rule](predictor.arch_representation(pool), k, start, rng)
+        rows = PLACING_RULES[rule](predictor, pool, k, start, rng)
         return first + [int(pool[i]) for i in rows]
     return _active(space, k, sub, measured, measured_ms, sources, seed, predictor, ensemble, rng)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from multipredict import cli, suggest
 from multipredict.data import help
@@ -118,27 +119,46 @@ def test_herding_matches_the_candidates_distribution():
 
 def test_design_takes_the_rows_that_lower_the_posterior_variance_most():
     """Transductive experimental design: each pick is the row whose label lowers the summed
-    posterior variance of a Bayesian linear model on the standardised features most (checked by
-    brute force), the chosen rows leave far less of it than random rows do, reproducibly, and a
-    sequential call continues greedily from the measured rows without repeating them."""
+    posterior variance of a Bayesian linear model on the features most (checked by brute force),
+    the chosen rows leave far less of it than random rows do, and a sequential call continues
+    greedily from the measured rows without repeating them."""
     rng = np.random.default_rng(0)
-    features = rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6)) + 3  # correlated, off-centre
-    z = suggest._standardised(features)
+    z = suggest._principal(rng.normal(size=(500, 6)) @ rng.normal(size=(6, 6)) + 3, 16)  # correlated, centred
     moment = z.T @ z
 
     def left(chosen):  # sum over every row i of var(z_i . w), given labels on the chosen rows
         return np.trace(np.linalg.inv(np.eye(6) + z[chosen].T @ z[chosen] / suggest.DESIGN_NOISE) @ moment)
 
-    def greedy_next(chosen):  # the shortlist holds every row: 500 < DESIGN_SHORTLIST
+    def greedy_next(chosen):
         return min((r for r in range(500) if r not in chosen), key=lambda r: left(list(chosen) + [r]))
 
-    rows = suggest._design(features, 8, np.array([], dtype=int), np.random.default_rng(1))
+    rows = suggest._design(z, 8, np.array([], dtype=int))
     assert len(set(rows)) == 8
     assert all(rows[step] == greedy_next(rows[:step]) for step in range(8))
     assert left(rows) < min(left(list(rng.choice(500, 8, replace=False))) for _ in range(200))
-    assert rows == suggest._design(features, 8, np.array([], dtype=int), np.random.default_rng(1))
-    more = suggest._design(features, 3, np.array(rows), np.random.default_rng(1))
+    more = suggest._design(z, 3, np.array(rows))
     assert not set(more) & set(rows) and more[0] == greedy_next(rows)
+
+
+def test_principal_scores_keep_the_top_axes_unwhitened():
+    """`_principal`: the centred rows on their top principal axes (the same subspace an exact SVD
+    finds), not whitened (the axes keep their variances' order and ratio), scaled to a mean variance
+    of 1; rows of lower rank are only centred and scaled."""
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(400, 30)) * np.r_[[9.0, 5.0, 3.0], np.full(27, 0.2)] + 7
+    scores = suggest._principal(features, 3)
+    assert scores.shape == (400, 3)
+    assert np.allclose(scores.mean(axis=0), 0) and np.isclose(scores.var(axis=0).mean(), 1)
+    centred = features - features.mean(axis=0)
+    top = np.linalg.svd(centred, full_matrices=False)[2][:3]
+    back = np.linalg.lstsq(scores, centred @ top.T, rcond=None)[0]  # one basis of the subspace in the other
+    assert np.allclose(scores @ back, centred @ top.T, atol=1e-8)
+    variances = np.sort(scores.var(axis=0))[::-1]
+    exact = np.sort((centred @ top.T).var(axis=0))[::-1]
+    assert np.allclose(variances / variances.sum(), exact / exact.sum())
+    low = suggest._principal(features[:, :2], 3)
+    assert np.allclose(low * np.sqrt((features[:, :2] - features[:, :2].mean(0)).var(0).mean()),
+                       features[:, :2] - features[:, :2].mean(0))
 
 
 @pytest.mark.parametrize("strategy", ["herding", "design"])
@@ -149,6 +169,16 @@ def test_placing_archs_in_the_predictors_representation(strategy):
     candidates = predictor.pool_ids_[:400]
     features = predictor.arch_representation(candidates[:5])
     assert features.shape[0] == 5 and np.isfinite(features).all()
+    # the head's last hidden layer on each source device: its output layer turns each view into that device's label
+    views = predictor.source_views(candidates[:5])
+    net = predictor.pretrained_.network_
+    width = net.head[-1].in_features
+    assert views.shape == (5, len(SOURCES) * width)
+    for row, device in enumerate(SOURCES):
+        with torch.no_grad():
+            label = net.head[-1](torch.as_tensor(views[:, row * width:(row + 1) * width], dtype=torch.float32))
+        assert np.allclose(label.squeeze(-1).numpy(), predictor.predict(device, candidates[:5], scale="label"),
+                           atol=1e-5)
     chosen = suggest.suggest("fbnet", 6, strategy=strategy, sources=SOURCES, candidates=candidates,
                              predictor=predictor, seed=1)
     assert len(set(chosen)) == 6 and set(chosen) <= set(candidates.tolist())
@@ -162,7 +192,7 @@ def test_placing_archs_in_the_predictors_representation(strategy):
                                seed=1)
         reference = help.reference_archs("fbnet")
         assert both[:10] == reference and len(set(both)) == 13
-        rows = suggest._design(predictor.arch_representation(predictor.pool_ids_), 3,
-                               np.flatnonzero(np.isin(predictor.pool_ids_, reference)), suggest._rng(1, "fbnet",
-                                                                                                    "reference+design"))
+        rows = suggest._place_by_design(predictor, predictor.pool_ids_, 3,
+                                        np.flatnonzero(np.isin(predictor.pool_ids_, reference)),
+                                        suggest._rng(1, "fbnet", "reference+design"))
         assert both[10:] == [int(predictor.pool_ids_[r]) for r in rows]

@@ -491,6 +491,15 @@ class FewShotLatencyPredictor:
         ids = np.asarray(arch_ids, dtype=np.int64).reshape(-1)
         return self.pretrained_.representation(self.encoder_.transform(ids))
 
+    def source_views(self, arch_ids) -> np.ndarray:
+        """(len(arch_ids), n_sources * head_width): each arch as the pretrained head's last hidden
+        layer sees it on every source device, side by side (`LatencyPredictor.hidden_views`). A new
+        device starts from a copy of one source device's embedding row (Eq. 1), so these are what
+        its fine-tuned output layer is linear in, whichever source it starts from."""
+        self._check_fitted()
+        ids = np.asarray(arch_ids, dtype=np.int64).reshape(-1)
+        return self.pretrained_.hidden_views(self.encoder_.transform(ids), range(len(self.source_devices)))
+
     def predict(self, name: str, arch_ids, *, scale: str = "ms") -> np.ndarray:
         """Predicted latency of ``arch_ids`` on a source or target device, in ms (``scale="ms"``,
         rescaled with the device's label scaling) or as the normalised label (``"label"``)."""

@@ -366,6 +366,15 @@ class LatencyPredictor:
         return self._in_chunks(X, None, chunk, lambda net, body, side, _: net.representation(body, side),
                                np.zeros((0, 0)))
 
+    @torch.no_grad()
+    def hidden_views(self, X: ArchFeatures, device_rows, *, chunk: int = 16384) -> np.ndarray:
+        """(n_archs, len(device_rows) * head_width): each arch as the head's last hidden layer sees it
+        on each of ``device_rows`` (`LatencyNet.hidden_views`); one view without an embedding."""
+        self._check_fitted()
+        rows = [int(r) for r in device_rows] if self.embedding != "none" else [0]
+        return self._in_chunks(X, None, chunk, lambda net, body, side, _: net.hidden_views(body, side, rows),
+                               np.zeros((0, 0)))
+
     def _in_chunks(self, X: ArchFeatures, rows, chunk: int, forward, empty: np.ndarray) -> np.ndarray:
         """``forward(net, body, side, rows)`` over ``X`` in chunks of ``chunk`` archs (eval mode),
         concatenated as float64 (``empty`` when ``X`` has no archs)."""

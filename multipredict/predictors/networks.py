@@ -164,12 +164,27 @@ class LatencyNet(nn.Module):
         self.head = _mlp([n_in] + [head_width] * (head_layers - 1) + [1], final_activation=False)
 
     def forward(self, body_input: torch.Tensor, side: torch.Tensor | None, rows: torch.Tensor | None) -> torch.Tensor:
-        parts = [self.body(body_input)]
+        return self.head(self._head_input(self.body(body_input), side, rows)).squeeze(-1)
+
+    def _head_input(self, body: torch.Tensor, side: torch.Tensor | None, rows: torch.Tensor | None) -> torch.Tensor:
+        parts = [body]
         if self.embedding.kind != "none":
             parts.append(self.embedding(rows))
         if side is not None:
             parts.append(side)
-        return self.head(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]).squeeze(-1)
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+
+    def hidden_views(self, body_input: torch.Tensor, side: torch.Tensor | None, device_rows: list[int]) -> torch.Tensor:
+        """(n_archs, len(device_rows) * head_width): the head's last hidden layer for each arch on
+        each device row of ``device_rows``, side by side: the features the head's output layer is
+        linear in (the body runs once)."""
+        body = self.body(body_input)
+        hidden = self.head[:-1]
+        views = []
+        for row in device_rows:
+            rows = torch.full((len(body),), int(row), dtype=torch.long, device=body.device)
+            views.append(hidden(self._head_input(body, side, rows)))
+        return torch.cat(views, dim=1)
 
     def representation(self, body_input: torch.Tensor, side: torch.Tensor | None) -> torch.Tensor:
         """What the head sees of an arch: the body's output, then the side features (the device's
