@@ -40,17 +40,16 @@ profile space cover the rankings the new device can have.
 
 With ``measured`` archs, every strategy is sequential: it suggests the next k, given those.
 
-The default, ``reference+design``, measured best on HELP's meta-test devices
-(`benchmarks/selection.py`, 20 archs, 30 seeds; mean Spearman NB201 / FBNet): .9604 / .9667,
-against .9550 / .9618 for random 20, .9579 / .9662 for ``reference``, .9586 / .9655 for
-``herding`` and .9610 / .9674 for random 40. It is at least level with random 20 on every one of
-the nine devices and reaches random 40 on three; on average it falls short of random 40 by .0006 /
-.0007. On 30 fresh seeds it falls short by .0008 / .0007 and is below random 20 on two NB201
-devices, each within one standard error. On the 36 held-out HELP devices (10 seeds) ``design``
-alone is the more robust: below random 20 by more than one standard error on one device, against
-seven for ``reference+design`` (whose reference archs miss on some, e.g. FBNet's pixel2). Like ``herding`` both need the
-pretrained predictor: shipped for the default sources (seconds), pretrained once for other
-``sources`` (minutes, then cached).
+The default, ``reference+design``, and ``design`` alone measured best on HELP's meta-test devices
+(`benchmarks/selection.py`, 20 archs, seeds 0-29; mean Spearman NB201 / FBNet): .9581 / .9681 and
+.9586 / .9671, against .9543 / .9610 for random 20, .9573 / .9669 for ``reference``, .9569 / .9648
+for ``herding`` and .9600 / .9678 for random 40; both are at least level with random 20 on all nine
+devices. Over 60 seeds the default reaches random 40 on FBNet (.9676 against .9675) and falls short
+by .0008 on NB201 (.9587 against .9595, standard error .0005). On the 36 held-out HELP devices (10
+seeds) the two are level (.9641 and .9642); ``design`` alone falls below random 20 by more than one
+standard error on 3 of them, ``reference+design`` on 5 (the reference archs miss on some, e.g.
+FBNet's pixel2). Like ``herding`` both need the pretrained predictor: shipped for the default
+sources (seconds), pretrained once for other ``sources`` (minutes, then cached).
 """
 
 from __future__ import annotations
