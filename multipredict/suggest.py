@@ -24,15 +24,16 @@ profile space cover the rankings the new device can have.
   the candidates' distribution as the predictor sees it, so fine-tuning on them approximates
   fine-tuning on the whole pool; the profile-space strategies above cover what the public devices
   see instead.
-- ``design``: sequential transductive experimental design (Yu, Bi & Tresp, ICML 2006) in what a
-  new device's fine-tune is linear in: each arch as the pretrained head's last hidden layer sees it
-  on every source device (a new device starts from one source device's embedding row, Eq. 1),
-  reduced to its `DESIGN_COMPONENTS` principal axes. Greedily, the arch whose label most lowers
-  the summed posterior variance, over every candidate, of a Bayesian linear model on those axes
-  (isotropic prior on the centred, unwhitened scores: an axis counts as much as the archs vary
-  along it), given the archs chosen or measured so far; each pick among a random shortlist of
-  candidates. Herding matches where the archs are; design covers the directions in which the
-  predictor's view of them varies, so its archs pin down a device's head.
+- ``design``: sequential transductive experimental design (Yu, Bi & Tresp, ICML 2006) in what the
+  output layer of a new device's fine-tune is linear in: each arch as the pretrained head's last
+  hidden layer sees it on every source device (a new device starts from one source device's
+  embedding row, Eq. 1), reduced to its `DESIGN_COMPONENTS` principal axes. Greedily, the arch whose
+  label most lowers the summed posterior variance of a Bayesian linear model on those axes
+  (isotropic prior on the centred, unwhitened scores: an axis counts as much as the archs vary along
+  it), given the archs chosen or measured so far, over a random sample of `DESIGN_SHORTLIST`
+  candidates (an estimate of the sum over all of them) that the picks are made from. Herding matches
+  where the archs are; design covers the directions in which the predictor's view of them varies, so
+  its archs pin down a device's head.
 - ``reference+design``: HELP's reference archs, then ``design`` given them.
 - ``active``: needs measurements: fine-tunes an ensemble of predictors on bootstrap resamples of
   the measured archs and takes the archs whose predicted rank the ensemble disagrees on most
@@ -68,7 +69,8 @@ STRATEGIES: tuple[str, ...] = ("random", "reference", "stratified", "kcenter", "
 HERDING_FEATURES = 512
 BANDWIDTH_SAMPLE = 200
 # experimental design: the label noise's variance, in units of the prior variance of the linear model's weights
-# on the features it places archs on (scaled to a mean variance of 1), and how many candidates (drawn at random) each pick chooses among
+# on the features it places archs on (scaled to a mean variance of 1), and how many candidates (drawn at random)
+# it sums the variance over and picks among
 DESIGN_NOISE = 0.1
 DESIGN_SHORTLIST = 2000
 # the principal axes of the head's source-device views that the design places archs on

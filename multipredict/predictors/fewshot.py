@@ -391,8 +391,8 @@ class FewShotLatencyPredictor:
     def add_devices(self, targets: Sequence[TargetSamples], *, stack: bool | None = None) -> list[TargetDevice]:
         """Add several target devices at once: each is initialised as `add_device` does, then their
         fine-tunes run together (`multipredict.predictors.stacked.fine_tune_many`: one step advances
-        every target; ``stack=None`` lets `should_stack` decide, where it measured faster and exactly
-        equal to one fine-tune after another)."""
+        every target; ``stack=None`` lets `should_stack` decide: on a GPU, not on a CPU, where one
+        fine-tune after another keeps each target's numbers independent of the others)."""
         self._check_fitted()
         started = time.perf_counter()
         prepared = [self._prepare_target(target) for target in targets]
@@ -493,9 +493,9 @@ class FewShotLatencyPredictor:
 
     def source_views(self, arch_ids) -> np.ndarray:
         """(len(arch_ids), n_sources * head_width): each arch as the pretrained head's last hidden
-        layer sees it on every source device, side by side (`LatencyPredictor.hidden_views`). A new
-        device starts from a copy of one source device's embedding row (Eq. 1), so these are what
-        its fine-tuned output layer is linear in, whichever source it starts from."""
+        layer sees it on every source device, side by side (`LatencyPredictor.hidden_views`). With
+        the ``table`` embedding a new device starts from a copy of one source device's row (Eq. 1),
+        so these are what its fine-tuned output layer is linear in, whichever source it starts from."""
         self._check_fitted()
         ids = np.asarray(arch_ids, dtype=np.int64).reshape(-1)
         return self.pretrained_.hidden_views(self.encoder_.transform(ids), range(len(self.source_devices)))
