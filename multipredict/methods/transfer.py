@@ -248,7 +248,7 @@ def fit_and_score(*, space: str, train_devices: list[str], test_devices: list[st
     model.fit()
     rows = []
     # every test device's fine-tune starts from the same pretraining: they run together (stacked
-    # where `should_stack` measured it exact and faster), then each is scored
+    # where `should_stack` says so: on a GPU), then each is scored
     added = model.add_devices([TargetSamples(name, targets[name][1], device_latency(space, name)[targets[name][1]])
                                for name in test_devices])
     for j, (name, target) in enumerate(zip(test_devices, added)):
