@@ -15,7 +15,7 @@ from multipredict.predictors.stacked import FineTuneJob, FitJob, fine_tune_many,
 N_DEVICES = 3
 # On one CPU thread (as tests run) the stacked run has been bit for bit the loop's on one machine;
 # other CPUs, thread counts and GPUs round a batched matmul differently (on another AVX-512 machine
-# one GCN weight of 40,000 came out 4e-5 relative off), which a few epochs amplify little. So each
+# one GCN weight of 40,000 came out 4e-5 relative off here), which a few epochs amplify little. So each
 # weight tensor is compared as a whole, to RTOL of its norm; predictions and loss histories element
 # by element. A different training (another epoch, another seed) misses by orders of magnitude.
 RTOL, ATOL = 1e-5, 1e-6

@@ -20,8 +20,8 @@ Equality: each model sees exactly the batches, learning rates and initial weight
 ``nn.Linear`` computes (`_StackedLinear`). Whether the sums come out bit for bit the loop's is the
 CPU's matmul kernels' business: on the first development machine (torch 2.13, AVX-512, one
 thread) they did, full Table-1 shapes included (benchmarks/vectorised_training.py reports the
-largest difference); on a second AVX-512 machine one GCN weight in 40,000 differed by 4e-5
-relative after two epochs. Where they differ, the results agree to rounding (~1e-7) at first, and
+largest difference); on a second AVX-512 machine, with twice the single-thread matmul peak, they
+did not (the Table-1 shapes' weights up to .016 apart at one thread). Where they differ, the results agree to rounding (~1e-7) at first, and
 since training amplifies differences (Adam normalises tiny gradients to full steps), they drift
 apart over many epochs as two machines' runs would (measured on two CPU threads: pretraining still
 bit-identical, 60 fine-tunes of 50 epochs up to 1.9e-2 apart in some weight). So a CPU stacks only
@@ -82,9 +82,9 @@ class FineTuneJob:
 
 
 # Measured by benchmarks/vectorised_training.py (results/vectorised_training_cpu.csv, a 2-core
-# x86_64 with nothing else running, 10 trials): on one thread stacked/loop = 1.05x (NB201 GCN
-# pretraining, ~53-55 of 94 GFLOP/s either way), 1.15x (FBNet MLP pretraining), 1.2x (60 Table-1
-# fine-tunes). On two threads: 1.74x, 2.19x and 1.77x (the loop hardly uses the second core).
+# x86_64 with nothing else running, 10 trials): on one thread stacked/loop = 0.9x (NB201 GCN
+# pretraining), 1.3x (FBNet MLP pretraining), 1.17x (60 Table-1 fine-tunes); on two threads 1.27x,
+# 1.77x and 1.71x. (The first development machine: 1.05x, 1.15x, 1.2x and 1.74x, 2.19x, 1.77x.)
 
 
 def should_stack(n_models: int, device: str | torch.device = "auto") -> bool:
@@ -93,9 +93,9 @@ def should_stack(n_models: int, device: str | torch.device = "auto") -> bool:
     On a GPU from 2 models (the loop is launch-bound there). On a CPU never by itself: a trial's
     numbers should not depend on which other trials it was trained beside, and whether a stacked
     run is bit for bit the loop's depends on the CPU's matmul kernels (it was on one machine at one
-    thread, and not on another; see the module docstring), while the gain there is small (1.05-1.2x
+    thread, and not on another; see the module docstring), while the gain there is small (0.9-1.3x
     at one thread). Pass ``stack=True`` to `fit_many` / `fine_tune_many` to stack anyway, e.g. for
-    the 1.7-2.2x at two threads (benchmarks/README.md, "Training throughput").
+    the 1.3-1.8x at two threads (benchmarks/README.md, "Training throughput").
     """
     if n_models < 2:
         return False
