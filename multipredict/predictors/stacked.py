@@ -18,16 +18,17 @@ of one, and a network built from custom `networks.NetworkParts`, train by the pe
 Equality: each model sees exactly the batches, learning rates and initial weights of its own
 `LatencyPredictor.fit` / `fine_tune`, and on a CPU each batched matmul computes the products that
 ``nn.Linear`` computes (`_StackedLinear`). Whether the sums come out bit for bit the loop's is the
-CPU's matmul kernels' business: on the first development machine (torch 2.13, AVX-512, one
-thread) they did, full Table-1 shapes included (benchmarks/vectorised_training.py reports the
-largest difference); on a second AVX-512 machine, with twice the single-thread matmul peak, they
-did not (the Table-1 shapes' weights up to .016 apart at one thread). Where they differ, the results agree to rounding (~1e-7) at first, and
-since training amplifies differences (Adam normalises tiny gradients to full steps), they drift
-apart over many epochs as two machines' runs would (measured on two CPU threads: pretraining still
-bit-identical, 60 fine-tunes of 50 epochs up to 1.9e-2 apart in some weight). So a CPU stacks only
-when asked (`should_stack`), and `tests/test_stacked.py` checks predictions and loss histories
-against the loop (rtol 1e-5) and each weight tensor to 1e-5 of its norm. The loss history is summed
-per model in another order than the loop's: equal to ~1e-7 relative, not bit for bit.
+CPU's matmul kernels' business: on the first development machine (torch 2.13, AVX-512, one thread)
+they did, full Table-1 shapes included (benchmarks/vectorised_training.py reports the largest
+difference), and on two threads its pretraining still did while 60 fine-tunes of 50 epochs ended up
+to 1.9e-2 apart in some weight; on a second AVX-512 machine, with twice the single-thread matmul
+peak, they did not even on one thread (the Table-1 shapes' weights up to .016 apart). Where they
+differ, the results agree to rounding (~1e-7) at first, and since training amplifies differences
+(Adam normalises tiny gradients to full steps), they drift apart over many epochs as two machines'
+runs would. So a CPU stacks only when asked (`should_stack`), and `tests/test_stacked.py` checks
+predictions and loss histories against the loop (rtol 1e-5) and each weight tensor to 1e-5 of its
+norm. The loss history is summed per model in another order than the loop's: equal to ~1e-7
+relative, not bit for bit.
 
 After training, each model's slice is written back into its own `LatencyPredictor` (``network_``,
 ``history_``, ``n_fine_tunes_``), so everything downstream (predict, add_device, state, copy) is
