@@ -23,6 +23,12 @@ and what fine-tuning trained (``target_train=auto``: the body too when no source
 what a selection rule could gain at most by picking good draws without measuring them:
 
     python benchmarks/selection.py --space nb201 --draws 30 --csv benchmarks/results/selection_draws_nb201.csv
+
+``--copy-from closest`` asks what Eq. 1's pick costs each strategy: every trial starts the test
+device from the embedding row of the training device that ranks the whole pool most like it (known
+only because the benchmark has the device's whole table), instead of the row Eq. 1 picks from the k
+measurements. Its trials carry ``start=closest`` and summarise beside the ordinary ones
+(``start=eq1``).
 """
 
 from __future__ import annotations
@@ -68,12 +74,21 @@ def setup(args) -> tuple[list[str], list[str], BenchmarkTransfer, np.ndarray]:
     return train, test, predictor, predictor.pool_ids_
 
 
+def whole_pool_closest(space: str, device: str, train: list[str], pool: np.ndarray) -> tuple[str, dict[str, float]]:
+    """The training device whose latencies rank the whole pool most like ``device`` (Eq. 1 with every
+    arch measured), and each training device's Spearman with it over the pool."""
+    truth = device_latency(space, device)
+    whole = source_correlations(truth[pool], {d: device_latency(space, d)[pool] for d in train})
+    return max(whole, key=whole.get), whole
+
+
 def run(args) -> pd.DataFrame:
     train, test, predictor, pool = setup(args)
-    strategies = args.strategies.split(",")
+    strategies = (args.strategies or ",".join(STRATEGIES)).split(",")
     rows = []
     for device in test:
         truth = device_latency(args.space, device)
+        copy_from = whole_pool_closest(args.space, device, train, pool)[0] if args.copy_from == "closest" else None
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             plans = [(s, args.k) for s in strategies] + [("random", 2 * args.k)]
             for strategy, k in plans:
@@ -89,11 +104,12 @@ def run(args) -> pd.DataFrame:
                     chosen = suggest.suggest(args.space, k, strategy=strategy, candidates=pool, sources=train,
                                              seed=seed, predictor=predictor)
                 name = f"sel_{device}"
-                predictor.add_device(name, chosen, truth[chosen])
+                target = predictor.add_device(name, chosen, truth[chosen], copy_from=copy_from)
                 unseen = np.setdiff1d(pool, chosen)
                 rho = stats.spearmanr(predictor.predict(name, unseen), truth[unseen]).statistic
                 predictor.targets_.pop(name, None)
                 rows.append({"space": args.space, "device": device, "strategy": strategy, "k": k, "seed": seed,
+                             "start": args.copy_from, "source": target.closest_source,
                              "spearman": round(float(rho), 4), "seconds": round(time.perf_counter() - started, 2)})
                 print(rows[-1], flush=True)
     return pd.DataFrame(rows)
@@ -106,7 +122,7 @@ def draws(args) -> pd.DataFrame:
     for device in test:
         truth = device_latency(args.space, device)
         # the Spearman of each source device with the test device over the whole pool: what Eq. 1 estimates
-        whole = source_correlations(truth[pool], {d: device_latency(args.space, d)[pool] for d in train})
+        whole = whole_pool_closest(args.space, device, train, pool)[1]
         for k in (args.k, 2 * args.k):
             for draw in range(args.draws):
                 chosen = suggest.suggest(args.space, k, strategy="random", candidates=pool, sources=train,
@@ -147,7 +163,9 @@ def read_trials(paths) -> pd.DataFrame:
     """Trials written by ``--trials``, concatenated; a trial run twice (random at 2k comes with every
     run) is kept once, after checking that both runs scored it the same."""
     trials = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
-    key = [c for c in ("space", "device", "strategy", "k", "seed") if c in trials.columns]
+    # trials from before --copy-from started from Eq. 1's pick
+    trials["start"] = trials["start"].fillna("eq1") if "start" in trials.columns else "eq1"
+    key = [c for c in ("space", "device", "strategy", "start", "k", "seed") if c in trials.columns]
     spread = trials.groupby(key).spearman.agg(["min", "max"])
     differ = spread[spread["max"] - spread["min"] > 0]
     if len(differ):
@@ -158,8 +176,9 @@ def read_trials(paths) -> pd.DataFrame:
 
 def summary(trials: pd.DataFrame, k: int) -> pd.DataFrame:
     """Per device (and their mean): each strategy's mean Spearman over the seeds, one column per
-    strategy@k."""
-    label = trials["strategy"] + "@" + trials["k"].astype(str)
+    strategy@k (``strategy@k closest`` for trials started from the whole-pool closest device)."""
+    start = trials["start"] if "start" in trials.columns else pd.Series("eq1", index=trials.index)
+    label = trials["strategy"] + "@" + trials["k"].astype(str) + start.map(lambda s: "" if s == "eq1" else f" {s}")
     table = trials.assign(arm=label).pivot_table(index="device", columns="arm", values="spearman", aggfunc="mean")
     table.loc["mean"] = table.mean()
     return table.reset_index()
@@ -170,6 +189,8 @@ def against_random(trials: pd.DataFrame, k: int) -> pd.DataFrame:
     random's at k and 2k, and on how many devices it is at least level with random at k, below it
     by more than one and two standard errors of the difference (of the two means over the seeds),
     and at least level with random at 2k."""
+    if "start" in trials.columns:  # strategies as they run for a user: from Eq. 1's pick
+        trials = trials[trials["start"].eq("eq1")]
     keys = ["strategy", "k"] + (["space"] if "space" in trials.columns else []) + ["device"]
     stats_ = trials.groupby(keys).spearman.agg(["mean", "var", "count"])
     base, double = stats_.loc[("random", k)], stats_.loc[("random", 2 * k)]
@@ -195,10 +216,15 @@ def main(argv=None) -> int:
                              "training devices leave out")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--strategies", default=None,
+                        help="comma-separated (default: all); with --from-trials, the ones to summarise "
+                             "(random at k and 2k always)")
     parser.add_argument("--draws", type=int, default=0, help="instead of the strategies: N random draws of k and "
                                                                 "2k archs per device, and their spread")
     parser.add_argument("--ensemble", type=int, default=5, help="active: fine-tunes in the ensemble")
+    parser.add_argument("--copy-from", choices=["eq1", "closest"], default="eq1",
+                        help="the embedding row a test device starts from: Eq. 1's pick from the k archs, or the "
+                             "training device closest over the whole pool (a diagnostic: what Eq. 1's pick costs)")
     parser.add_argument("--csv", default=None, help="write the per-device summary here")
     parser.add_argument("--trials", default=None, help="write every trial (device, strategy, k, seed) here")
     parser.add_argument("--from-trials", nargs="+", default=None, metavar="CSV",
@@ -215,6 +241,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     if args.from_trials:
         trials = read_trials(args.from_trials)
+        if args.strategies:
+            trials = trials[trials["strategy"].isin(args.strategies.split(",") + ["random"])]
         table = against_random(trials, args.k) if args.against_random else summary(trials, args.k)
     elif args.draws:
         trials = draws(args)

@@ -63,6 +63,25 @@ def test_selection_reads_trials_once_each(tmp_path):
         selection.read_trials([tmp_path / "one.csv", tmp_path / "three.csv"])
 
 
+def test_selection_keeps_trials_started_from_the_closest_device_apart(tmp_path):
+    """--copy-from closest trials score the same (device, strategy, k, seed) differently from Eq. 1's:
+    both are kept, summarised in their own columns, and left out of --against-random; trials written
+    before the start column existed count as Eq. 1's."""
+    import pandas as pd
+
+    selection = _script("selection")
+    old = pd.DataFrame({"space": "s", "device": "a", "strategy": ["random", "random", "x"], "k": [20, 40, 20],
+                        "seed": 0, "spearman": [0.80, 0.90, 0.85]})
+    old.to_csv(tmp_path / "eq1.csv", index=False)
+    old.assign(start="closest", spearman=[0.82, 0.91, 0.89]).to_csv(tmp_path / "closest.csv", index=False)
+    trials = selection.read_trials([tmp_path / "eq1.csv", tmp_path / "closest.csv"])
+    assert len(trials) == 6 and sorted(trials["start"].unique()) == ["closest", "eq1"]
+    row = selection.summary(trials, 20).set_index("device").loc["a"]
+    assert row["x@20"] == 0.85 and row["x@20 closest"] == 0.89 and row["random@40 closest"] == 0.91
+    table = selection.against_random(trials, 20).set_index("strategy")
+    assert table.loc["x@20", "mean"] == 0.85 and table.loc["x@20", "random@20"] == 0.80
+
+
 def test_page_is_generated_from_the_committed_csvs():
     make_page = _make_page()
     assert (BENCHMARKS / "README.md").read_text() == make_page.render(), (
@@ -134,6 +153,8 @@ SMOKE = [
     ("selection.py", ["--quick", "--csv", "{tmp}/sel.csv", "--trials", "{tmp}/t.csv"], "stratified@10",
      ["sel.csv", "t.csv"], True),
     ("selection.py", ["--quick", "--draws", "3", "--csv", "{tmp}/draws.csv"], "reach_2k_mean", ["draws.csv"], True),
+    ("selection.py", ["--quick", "--strategies", "random", "--copy-from", "closest", "--trials", "{tmp}/t.csv"],
+     "random@10 closest", ["t.csv"], True),
     ("calibration.py", ["--quick", "--csv", "{tmp}/cal.csv"], "oob", ["cal.csv"], True),
     ("calibration.py", ["--quick", "--pretrain", "halves", "--check", str(ROOT / "data/calibration/onboard_fbnet.json"),
                         "--check-csv", "{tmp}/check.csv"], "interval covers", ["check.csv"], True),

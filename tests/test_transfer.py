@@ -291,3 +291,31 @@ def test_a_trials_targets_fine_tune_together_with_the_same_results(mirror):
         first = one.predictor.predict(model.encoder_.transform(probe), np.full(len(probe), one.row))
         second = two.predictor.predict(model.encoder_.transform(probe), np.full(len(probe), two.row))
         np.testing.assert_allclose(first, second, rtol=1e-4, atol=1e-5)
+
+
+def test_a_target_can_start_from_a_named_source_device_instead_of_eq1s_pick(mirror):
+    """copy_from overrides Eq. 1's pick: the new row starts as a copy of the named source's row, and
+    the same measurements then predict otherwise; a name that is not a source, or another embedding,
+    is refused before anything changes."""
+    model = transfer.BenchmarkTransfer("fbnet", ["1080ti_1", "pixel3"], source_samples=150, source_epochs=2,
+                                       target_epochs=0, seed=0, pretrain_dir=None).fit()
+    ids = np.arange(0, 300, 15)
+    latency = device_latency("fbnet", "raspi4")[ids]
+    eq1 = model.add_device("a", ids, latency)
+    other = next(d for d in model.source_devices if d != eq1.closest_source)
+    forced = model.add_device("b", ids, latency, copy_from=other)
+    assert forced.closest_source == other and forced.correlations == eq1.correlations
+    # no fine-tuning (0 epochs): each new row is its source's row, so the targets rank archs as those sources do
+    for target, source in ((eq1, eq1.closest_source), (forced, other)):
+        row = target.predictor.embedding_table()[target.row]
+        assert np.array_equal(row, target.predictor.embedding_table()[model.source_devices.index(source)])
+    probe = np.arange(300, 600)
+    assert not np.allclose(model.predict("a", probe), model.predict("b", probe))
+    added = len(model.targets_)
+    with pytest.raises(MultipredictError, match="copy_from='fpga'.*1080ti_1, pixel3"):
+        model.add_device("c", ids, latency, copy_from="fpga")
+    fixed = transfer.BenchmarkTransfer("fbnet", ["1080ti_1", "pixel3"], embedding="sample", source_samples=150,
+                                       source_epochs=2, target_epochs=0, seed=0, pretrain_dir=None).fit()
+    with pytest.raises(MultipredictError, match="only with embedding='table'"):
+        fixed.add_device("raspi4", ids, latency, copy_from="pixel3")
+    assert len(model.targets_) == added

@@ -173,7 +173,7 @@ class TargetDevice:
     few_shot_ids: np.ndarray = field(repr=False)
     label_scale: float  # label = label_scale * latency_ms + label_offset
     label_offset: float
-    closest_source: str | None = None
+    closest_source: str | None = None  # the source device whose row it started from: Eq. 1's pick, or copy_from
     correlations: dict[str, float] = field(default_factory=dict, repr=False)
     n_measured: int = 0
     seconds: float = 0.0
@@ -189,6 +189,7 @@ class TargetSamples:
     latency_ms: object
     reference_ms: object = None  # its latencies on HELP's reference archs (the ``sample`` embedding)
     reference_ids: object = None
+    copy_from: str | None = None  # start from this source device's embedding row, not Eq. 1's pick (``table``)
 
 
 @dataclass
@@ -382,11 +383,15 @@ class FewShotLatencyPredictor:
 
     # ---------------------------------------------------------------- targets
 
-    def add_device(self, name: str, arch_ids, latency_ms, *, reference_ms=None, reference_ids=None) -> TargetDevice:
+    def add_device(self, name: str, arch_ids, latency_ms, *, reference_ms=None, reference_ids=None,
+                   copy_from: str | None = None) -> TargetDevice:
         """Add target device ``name`` from its measured ``latency_ms`` on ``arch_ids`` (Eq. 1 init for
         a ``table`` embedding, then fine-tuning). ``reference_ms``: its latencies on HELP's 10
-        reference archs (``reference_ids``, to count measurements once), needed by ``sample``."""
-        return self.add_devices([TargetSamples(name, arch_ids, latency_ms, reference_ms, reference_ids)])[0]
+        reference archs (``reference_ids``, to count measurements once), needed by ``sample``.
+        ``copy_from``: a source device whose embedding row the target starts from instead of Eq. 1's
+        pick (``table`` only)."""
+        return self.add_devices([TargetSamples(name, arch_ids, latency_ms, reference_ms, reference_ids,
+                                               copy_from)])[0]
 
     def add_devices(self, targets: Sequence[TargetSamples], *, stack: bool | None = None) -> list[TargetDevice]:
         """Add several target devices at once: each is initialised as `add_device` does, then their
@@ -419,6 +424,11 @@ class FewShotLatencyPredictor:
                                     "not pretrained on")
         if self.embedding == "table" and len(ids) < 2:
             raise MultipredictError("the table embedding's Eq. 1 initialisation needs >= 2 few-shot samples")
+        if samples.copy_from is not None and (self.embedding != "table" or samples.copy_from not in self.source_devices):
+            raise MultipredictError(
+                f"copy_from={samples.copy_from!r}: a target can start from a source device's embedding row only "
+                f"with embedding='table' (this predictor: {self.embedding!r}) and a source device it was pretrained "
+                f"on ({', '.join(self.source_devices)}); pass one of those, or None for Eq. 1's pick")
         if self.embedding == "sample" and reference_ms is None:
             raise MultipredictError("embedding='sample' needs reference_ms: the target's latencies on HELP's 10 "
                                     "reference archs")
@@ -435,7 +445,8 @@ class FewShotLatencyPredictor:
             source_ms = {d: self.source_latency_[d][ids] for d in self.source_devices}
             correlations = source_correlations(latency, source_ms, self.eq1_correlation)
         if self.embedding == "table":
-            closest = _most_correlated(correlations, len(latency))  # Eq. 1, on the correlations above
+            # Eq. 1, on the correlations above, unless the caller named the source device
+            closest = samples.copy_from or _most_correlated(correlations, len(latency))
             row = model.add_device(copy_from=self.source_devices.index(closest))
         elif self.embedding == "sample":
             row = model.add_device(vector=hardware.sample_embedding(reference_ms, device=f"target {name!r}"))
