@@ -46,7 +46,10 @@ The default, ``reference+design``, and ``design`` alone measured best on HELP's 
 .9586 / .9671, against .9543 / .9610 for random 20, .9573 / .9669 for ``reference``, .9569 / .9648
 for ``herding`` and .9600 / .9678 for random 40; both are at least level with random 20 on all nine
 devices. Over 60 seeds the default reaches random 40 on FBNet (.9676 against .9675) and falls short
-by .0008 on NB201 (.9587 against .9595, standard error .0005). On the 36 held-out HELP devices (10
+by .0008 on NB201 (.9587 against .9595, standard error .0005), where the gap is Eq. 1's pick of the
+source row over the designed archs, not the fit: started from the whole-pool closest source device,
+the default's 20 archs reach random 40 on NB201 (.9601 against .9600, seeds 0-29; on FBNet that
+start is no help). On the 36 held-out HELP devices (10
 seeds) the two are level (.9641 and .9642); ``design`` alone falls below random 20 by more than one
 standard error on 3 of them, ``reference+design`` on 5 (the reference archs miss on some, e.g.
 FBNet's pixel2). Like ``herding`` both need the pretrained predictor: shipped for the default
