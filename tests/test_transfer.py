@@ -305,7 +305,7 @@ def test_a_target_can_start_from_a_named_source_device_instead_of_eq1s_pick(mirr
     other = next(d for d in model.source_devices if d != eq1.closest_source)
     forced = model.add_device("b", ids, latency, copy_from=other)
     assert forced.closest_source == other and forced.correlations == eq1.correlations
-    # no fine-tuning (0 epochs): each new row is its source's row, so the targets rank archs as those sources do
+    # no fine-tuning (0 epochs): each new row is still an exact copy of the row it started from
     for target, source in ((eq1, eq1.closest_source), (forced, other)):
         row = target.predictor.embedding_table()[target.row]
         assert np.array_equal(row, target.predictor.embedding_table()[model.source_devices.index(source)])
