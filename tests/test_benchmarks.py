@@ -155,6 +155,8 @@ SMOKE = [
     ("selection.py", ["--quick", "--draws", "3", "--csv", "{tmp}/draws.csv"], "reach_2k_mean", ["draws.csv"], True),
     ("selection.py", ["--quick", "--strategies", "random", "--copy-from", "closest", "--trials", "{tmp}/t.csv"],
      "random@10 closest", ["t.csv"], True),
+    ("selection.py", ["--quick", "--strategies", "random", "--starts", "2", "--trials", "{tmp}/t.csv"],
+     "random@10 top2", ["t.csv"], True),
     ("calibration.py", ["--quick", "--csv", "{tmp}/cal.csv"], "oob", ["cal.csv"], True),
     ("calibration.py", ["--quick", "--pretrain", "halves", "--check", str(ROOT / "data/calibration/onboard_fbnet.json"),
                         "--check-csv", "{tmp}/check.csv"], "interval covers", ["check.csv"], True),

@@ -319,3 +319,30 @@ def test_a_target_can_start_from_a_named_source_device_instead_of_eq1s_pick(mirr
     with pytest.raises(MultipredictError, match="only with embedding='table'"):
         fixed.add_device("raspi4", ids, latency, copy_from="pixel3")
     assert len(model.targets_) == added
+
+
+def test_eq1_starts_fine_tunes_from_eq1s_first_rows_and_averages_in_ms(mirror):
+    """eq1_starts=2: a second fine-tune of the same measurements from the source row Eq. 1 ranks
+    second; predictions are the mean of both in ms. The first start is exactly the one-start target."""
+    sources, ids = ["1080ti_1", "pixel3", "silver_4114"], np.arange(0, 400, 20)
+    latency = device_latency("fbnet", "raspi4")[ids]
+    common = dict(source_samples=150, source_epochs=2, target_epochs=3, seed=0, pretrain_dir=None)
+    one = transfer.BenchmarkTransfer("fbnet", sources, **common).fit()
+    two = transfer.BenchmarkTransfer("fbnet", sources, eq1_starts=2, **common).fit()
+    single, double = one.add_device("t", ids, latency), two.add_device("t", ids, latency)
+    ranked = sorted(single.correlations, key=single.correlations.get, reverse=True)
+    assert single.others == [] and double.closest_source == single.closest_source == ranked[0]
+    assert [other.closest_source for other in double.others] == [ranked[1]]
+    probe = np.arange(400, 700)
+    first = one.predict("t", probe)
+    assert np.array_equal(double.predictor.predict(two.encoder_.transform(probe), np.full(len(probe), double.row)),
+                          single.predictor.predict(one.encoder_.transform(probe), np.full(len(probe), single.row)))
+    other = double.others[0]
+    second = (other.predictor.predict(two.encoder_.transform(probe), np.full(len(probe), other.row))
+              - other.label_offset) / other.label_scale
+    np.testing.assert_allclose(two.predict("t", probe), (first + second) / 2, rtol=1e-6)
+    assert not np.allclose(two.predict("t", probe), first)
+    np.testing.assert_allclose(two.predict("t", probe, scale="label"),
+                               double.label_scale * two.predict("t", probe) + double.label_offset, rtol=1e-6)
+    with pytest.raises(MultipredictError, match="eq1_starts=2 needs embedding='table'"):
+        transfer.BenchmarkTransfer("fbnet", sources, embedding="sample", eq1_starts=2, **common)

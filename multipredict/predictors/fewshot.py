@@ -12,6 +12,10 @@
 3. **Fine-tune** on the ``k`` samples (labels min-max scaled over them). ``target_train="auto"``
    freezes the arch body when Eq. 1's closest source device correlates with the target at
    ``freeze_above`` or more (the authors' code always freezes it), else trains every weight.
+   ``eq1_starts=n`` (ours; the paper: 1) fine-tunes a ``table`` target from each of the ``n``
+   source rows Eq. 1 ranks first and predicts the mean of the ``n`` fine-tunes in ms: a hedge
+   against Eq. 1's pick, which from 20 measurements is often not the device closest over the space
+   (``benchmarks/README.md``).
 
 The estimator never reads benchmark data: `multipredict.methods.transfer` looks up the public
 tables and calls it, and a user can fit it on their own tables. Pretrainings are cached by content
@@ -95,6 +99,9 @@ class TransferOptions(Options):
                                "initialised model's predictions")
     eq1_correlation: Literal["spearman", "pearson_log"] = Field(
         "spearman", description="Eq. 1's correlation: Spearman (paper) or Pearson of log latency")
+    eq1_starts: int = Field(
+        1, ge=1, description="fine-tune a target from each of the n source rows Eq. 1 ranks first and average "
+                             "their predictions in ms (table embedding; 1: the paper, Eq. 1's pick alone)")
     target_batch_size: int | None = Field(
         None, ge=1, description="fine-tuning batch size (None: batch_size, i.e. full batch for k <= 128)")
     target_train: Literal["auto", "head", "all"] = Field(
@@ -146,6 +153,12 @@ def closest_source_device(target_ms, source_ms: Mapping[str, Sequence[float]], m
     return _most_correlated(source_correlations(target_ms, source_ms, method), len(np.asarray(target_ms)))
 
 
+def _ranked(correlations: Mapping[str, float], *, exclude: str | None = None) -> list[str]:
+    """The devices with a finite correlation, highest first (ties: the first in order)."""
+    finite = [(name, rho) for name, rho in correlations.items() if np.isfinite(rho) and name != exclude]
+    return [name for name, _ in sorted(finite, key=lambda item: -item[1])]
+
+
 def _most_correlated(correlations: Mapping[str, float], n_measurements: int) -> str:
     """The device with the highest finite correlation (ties: the first in order)."""
     best, best_rho = None, -np.inf
@@ -178,6 +191,8 @@ class TargetDevice:
     n_measured: int = 0
     seconds: float = 0.0
     fine_tuned: str = "all"  # what fine-tuning trained: "head" (arch body frozen) or "all"
+    # eq1_starts > 1: the same target fine-tuned from Eq. 1's next source rows; predictions average over all
+    others: list[TargetDevice] = field(default_factory=list, repr=False)
 
 
 @dataclass(frozen=True)
@@ -246,6 +261,10 @@ class FewShotLatencyPredictor:
                  **overrides):
         base = options if options is not None else TransferOptions()
         self.options = TransferOptions.parse({**base.model_dump(), **overrides}, "transfer") if overrides else base
+        if self.options.eq1_starts > 1 and self.options.embedding != "table":
+            raise MultipredictError(f"eq1_starts={self.options.eq1_starts} needs embedding='table' (Eq. 1 ranks the "
+                                    f"source rows a target starts from); got {self.options.embedding!r}: set "
+                                    "eq1_starts=1 or use the table embedding")
         self.seed = seed
         self.device = device
         self.pretrain_dir = pretrain_dir
@@ -400,18 +419,22 @@ class FewShotLatencyPredictor:
         fine-tune after another keeps each target's numbers independent of the others)."""
         self._check_fitted()
         started = time.perf_counter()
-        prepared = [self._prepare_target(target) for target in targets]
-        fine_tune_many([p[0].predictor for p in prepared], [p[1] for p in prepared], stack=stack)
+        prepared = [self._prepare_target(target) for target in targets]  # per target: one (copy, job) per start
+        starts = [start for each in prepared for start in each]
+        fine_tune_many([copy.predictor for copy, _ in starts], [job for _, job in starts], stack=stack)
         seconds = (time.perf_counter() - started) / max(len(prepared), 1)
         added = []
-        for target, _ in prepared:
+        for each in prepared:
+            target = each[0][0]
+            target.others = [copy for copy, _ in each[1:]]
             target.seconds = seconds
             self.targets_[target.name] = target
             added.append(target)
         return added
 
-    def _prepare_target(self, samples: TargetSamples) -> tuple[TargetDevice, FineTuneJob]:
-        """A target's initialised copy (Eq. 1 row, label scaling, trained part) and its fine-tune."""
+    def _prepare_target(self, samples: TargetSamples) -> list[tuple[TargetDevice, FineTuneJob]]:
+        """A target's initialised copy (Eq. 1 row, label scaling, trained part) and its fine-tune; with
+        ``eq1_starts`` > 1, one more of each per further source row in Eq. 1's order."""
         name, reference_ms, reference_ids = samples.name, samples.reference_ms, samples.reference_ids
         ids = np.asarray(samples.arch_ids, dtype=np.int64).reshape(-1)
         latency = np.asarray(samples.latency_ms, dtype=float).reshape(-1)
@@ -438,7 +461,7 @@ class FewShotLatencyPredictor:
             code_position = self._index_position(getattr(self.encoder_, "space", None), name,
                                                  len(self.source_devices) + self.n_added_)
         model = self.pretrained_.copy()
-        row, closest, correlations = None, None, {}
+        row, closest, correlations, further = None, None, {}, []
         self.n_added_ += 1
         n_measured = len(np.unique(ids))
         if self.embedding == "table" or (self.target_train == "auto" and len(ids) >= 2):
@@ -448,6 +471,7 @@ class FewShotLatencyPredictor:
             # Eq. 1, on the correlations above, unless the caller named the source device
             closest = samples.copy_from or _most_correlated(correlations, len(latency))
             row = model.add_device(copy_from=self.source_devices.index(closest))
+            further = _ranked(correlations, exclude=closest)[:self.eq1_starts - 1]
         elif self.embedding == "sample":
             row = model.add_device(vector=hardware.sample_embedding(reference_ms, device=f"target {name!r}"))
             n_measured = (len(np.union1d(ids, reference_ids)) if reference_ids is not None
@@ -455,15 +479,23 @@ class FewShotLatencyPredictor:
         else:
             row = model.add_device(vector=hardware.index_vector(code_position, self.embedding_dim))
         features = self.encoder_.transform(ids)
-        if self.target_label_scaling is not None:
-            scale, offset = (float(v) for v in self.target_label_scaling(name, ids, latency))
-        else:
-            scale, offset = self._label_scaling(model, features, row, latency)
         trained = self._fine_tuned_part(correlations)
-        job = FineTuneJob(features, scale * latency + offset, np.full(len(ids), row), lr=self.target_lr,
-                          epochs=self.target_epochs, batch_size=self.target_batch_size, train=trained)
-        return TargetDevice(name, model, row, ids, scale, offset, closest, correlations, n_measured, 0.0,
-                            trained), job
+
+        def start(model: LatencyPredictor, row: int, source: str | None) -> tuple[TargetDevice, FineTuneJob]:
+            if self.target_label_scaling is not None:
+                scale, offset = (float(v) for v in self.target_label_scaling(name, ids, latency))
+            else:
+                scale, offset = self._label_scaling(model, features, row, latency)
+            job = FineTuneJob(features, scale * latency + offset, np.full(len(ids), row), lr=self.target_lr,
+                              epochs=self.target_epochs, batch_size=self.target_batch_size, train=trained)
+            return TargetDevice(name, model, row, ids, scale, offset, source, correlations, n_measured, 0.0,
+                                trained), job
+
+        starts = [start(model, row, closest)]
+        for source in further:
+            other = self.pretrained_.copy()
+            starts.append(start(other, other.add_device(copy_from=self.source_devices.index(source)), source))
+        return starts
 
     def _fine_tuned_part(self, correlations: Mapping[str, float]) -> str:
         """``head`` or ``all`` for one target. ``auto``: a source device that ranks the target's
@@ -522,7 +554,12 @@ class FewShotLatencyPredictor:
         if name in self.targets_:
             target = self.targets_[name]
             label = target.predictor.predict(features, np.full(len(ids), target.row))
-            return label if scale == "label" else (label - target.label_offset) / target.label_scale
+            if not target.others:
+                return label if scale == "label" else (label - target.label_offset) / target.label_scale
+            # several starts (eq1_starts): the mean of their predictions in ms, as labels on the first's scale
+            ms = np.mean([(start.predictor.predict(features, np.full(len(ids), start.row)) - start.label_offset)
+                          / start.label_scale for start in [target, *target.others]], axis=0)
+            return ms if scale == "ms" else target.label_scale * ms + target.label_offset
         if name in self.source_devices:
             label = self.pretrained_.predict(features, np.full(len(ids), self.source_devices.index(name)))
             return label if scale == "label" else self.source_splits_[name].denormalise(label)
