@@ -185,8 +185,8 @@ def read_trials(paths) -> pd.DataFrame:
 def summary(trials: pd.DataFrame, k: int) -> pd.DataFrame:
     """Per device (and their mean): each strategy's mean Spearman over the seeds, one column per
     strategy@k (``strategy@k closest`` for trials started from the whole-pool closest device)."""
-    start = trials["start"] if "start" in trials.columns else pd.Series("eq1", index=trials.index)
-    label = trials["strategy"] + "@" + trials["k"].astype(str) + start.map(lambda s: "" if s == "eq1" else f" {s}")
+    start = trials["start"].map(lambda s: "" if s == "eq1" else f" {s}")  # every run and read_trials set it
+    label = trials["strategy"] + "@" + trials["k"].astype(str) + start
     table = trials.assign(arm=label).pivot_table(index="device", columns="arm", values="spearman", aggfunc="mean")
     table.loc["mean"] = table.mean()
     return table.reset_index()

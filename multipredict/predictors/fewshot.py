@@ -161,15 +161,12 @@ def _ranked(correlations: Mapping[str, float], *, exclude: str | None = None) ->
 
 def _most_correlated(correlations: Mapping[str, float], n_measurements: int) -> str:
     """The device with the highest finite correlation (ties: the first in order)."""
-    best, best_rho = None, -np.inf
-    for name, rho in correlations.items():
-        if np.isfinite(rho) and rho > best_rho:
-            best, best_rho = name, rho
-    if best is None:
+    ranked = _ranked(correlations)
+    if not ranked:
         raise MultipredictError("no source device has a defined Spearman correlation with the target's "
                                 f"{n_measurements} measurements (too few archs, or constant latencies); "
                                 "measure at least 2 archs with different latencies")
-    return best
+    return ranked[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,7 +444,8 @@ class FewShotLatencyPredictor:
                                     "not pretrained on")
         if self.embedding == "table" and len(ids) < 2:
             raise MultipredictError("the table embedding's Eq. 1 initialisation needs >= 2 few-shot samples")
-        if samples.copy_from is not None and (self.embedding != "table" or samples.copy_from not in self.source_devices):
+        named = samples.copy_from
+        if named is not None and (self.embedding != "table" or named not in self.source_devices):
             raise MultipredictError(
                 f"copy_from={samples.copy_from!r}: a target can start from a source device's embedding row only "
                 f"with embedding='table' (this predictor: {self.embedding!r}) and a source device it was pretrained "
@@ -557,8 +555,10 @@ class FewShotLatencyPredictor:
             if not target.others:
                 return label if scale == "label" else (label - target.label_offset) / target.label_scale
             # several starts (eq1_starts): the mean of their predictions in ms, as labels on the first's scale
-            ms = np.mean([(start.predictor.predict(features, np.full(len(ids), start.row)) - start.label_offset)
-                          / start.label_scale for start in [target, *target.others]], axis=0)
+            labels = [label] + [other.predictor.predict(features, np.full(len(ids), other.row))
+                                for other in target.others]
+            ms = np.mean([(value - start.label_offset) / start.label_scale
+                          for value, start in zip(labels, [target, *target.others])], axis=0)
             return ms if scale == "ms" else target.label_scale * ms + target.label_offset
         if name in self.source_devices:
             label = self.pretrained_.predict(features, np.full(len(ids), self.source_devices.index(name)))
