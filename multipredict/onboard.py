@@ -4,7 +4,15 @@ The user measures k archs (``arch,latency_ms`` rows; arch as id or arch string),
 engine pretrained on the public devices adds the device from those k rows (Eq. 1 initialisation,
 then fine-tuning), and the result is predicted latency for every arch of the space plus an honest
 quality estimate: a k-fold cross-validated Spearman on the user's own samples (each fold is
-predicted by a predictor that never saw it).
+predicted by a predictor that never saw it) and a calibrated estimate of the Spearman on the archs
+not measured, with an interval (`quality_estimate`).
+
+The device's predictor fine-tunes from the `ONBOARD_STARTS` source rows Eq. 1 ranks first and
+predicts their mean in ms (the estimator's ``eq1_starts``; the paper: Eq. 1's pick alone): over 30
+seeds on HELP's meta-test devices this gained .0015 / .0009 Spearman on NB201 / FBNet from the
+default 20 archs and .0003 / .0036 from 20 random ones, for one more fine-tune (benchmarks/README.md,
+"two starts instead of Eq. 1's pick"). The cross-validation folds and the out-of-bag members keep
+one start: they are features of the estimate, which is calibrated against the final predictor.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ class OnboardResult:
     pretrained_from: str = "trained"  # where the pretrained source model came from: trained / cache / shipped
     quality: dict = field(default_factory=dict, repr=False)  # see `quality_estimate`
     reused_from: str | None = None  # the stored result this one was read from (`onboardstore`), if any
+    # the source devices whose embedding rows the predictor was fine-tuned from (Eq. 1's order; it averages them)
+    start_sources: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         trained = {"head": "; fine-tuned the hardware embedding and head (the arch body kept: a public device "
@@ -61,8 +71,10 @@ class OnboardResult:
             quality = (f"; estimated Spearman on the archs you did not measure {q['spearman_estimate']:.3f} "
                        f"({q['level']:.0%} interval {q['spearman_low']:.3f}-{q['spearman_high']:.3f}, "
                        f"{q['interval_from']}); {q['advice']}")
+        starts = (f" (predictions average fine-tunes started from {', '.join(self.start_sources)})"
+                  if len(self.start_sources) > 1 else "")
         return (f"device {self.device!r} on {self.space}: {self.n_measurements} measurements; closest public device "
-                f"(Eq. 1) {self.closest_source}{trained.get(self.fine_tuned, '')}{quality}; {self.cv_folds}-fold "
+                f"(Eq. 1) {self.closest_source}{starts}{trained.get(self.fine_tuned, '')}{quality}; {self.cv_folds}-fold "
                 f"cross-validated Spearman on your samples {self.cv_spearman:.3f} (Kendall {self.cv_kendall:.3f}); "
                 f"predicted {len(self.predictions)} archs; pretrained model: {self._pretrained_source()}"
                 + (f"; stored result reused (same measurements, settings and code): {self.reused_from}"
@@ -72,7 +84,8 @@ class OnboardResult:
         """What ``onboard --summary FILE`` writes (JSON): the estimate and its interval, the advice,
         the closest public device, the cross-validated estimate, and the settings."""
         return {"device": self.device, "space": self.space, "n_measurements": self.n_measurements,
-                "closest_source": self.closest_source, "fine_tuned": self.fine_tuned, **self.quality,
+                "closest_source": self.closest_source, "start_sources": self.start_sources,
+                "fine_tuned": self.fine_tuned, **self.quality,
                 "cv_spearman": self.cv_spearman, "cv_kendall": self.cv_kendall, "cv_folds": self.cv_folds,
                 "predicted_archs": len(self.predictions), "pretrained_from": self._pretrained_source(),
                 "reused_from": self.reused_from,
@@ -224,7 +237,7 @@ def _onboard(space: str, measurements, *, device: str, source_devices, folds: in
     oob = bootstrap_estimate(predictor, device, ids, latency, members=OOB_MEMBERS, seed=seed)
     if progress is not None:
         progress("estimate", 1.0)
-    target = predictor.add_device(device, ids, latency)
+    target = predictor.add_device(device, ids, latency, starts=final_starts(predictor, predictor_options))
     eq1 = max((v for v in target.correlations.values() if np.isfinite(v)), default=float("nan"))
     cv_spearman = float(stats.spearmanr(held_out, latency).statistic)
     quality = quality_estimate(space, oob, eq1, len(ids), cv=cv_spearman)
@@ -245,8 +258,21 @@ def _onboard(space: str, measurements, *, device: str, source_devices, folds: in
         closest_source=target.closest_source, source_devices=sources, fine_tuned=target.fine_tuned,
         cv_predictions=pd.DataFrame({"arch_id": ids, "measured_ms": latency, "cv_predicted_ms": held_out}),
         pretrained_from=predictor.pretrained_from_, quality=quality,
+        start_sources=[t.closest_source for t in (target, *target.others) if t.closest_source is not None],
         settings={"encoding": predictor.encoding, "embedding": predictor.embedding, "pool": predictor.pool_label_,
-                  **{k: v for k, v in predictor_options.items()}})
+                  "eq1_starts": 1 + len(target.others), **{k: v for k, v in predictor_options.items()}})
+
+
+# the source rows the onboarded device's predictor starts from (see the module's docs)
+ONBOARD_STARTS = 2
+
+
+def final_starts(predictor, options: dict) -> int:
+    """How many starts the onboarded device's own predictor takes: ``eq1_starts`` where the caller
+    set it, else `ONBOARD_STARTS` with the ``table`` embedding (the others have no Eq. 1 rows)."""
+    if "eq1_starts" in options:
+        return int(options["eq1_starts"])
+    return ONBOARD_STARTS if predictor.embedding == "table" else 1
 
 
 CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "data" / "calibration"

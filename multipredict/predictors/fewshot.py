@@ -202,6 +202,7 @@ class TargetSamples:
     reference_ms: object = None  # its latencies on HELP's reference archs (the ``sample`` embedding)
     reference_ids: object = None
     copy_from: str | None = None  # start from this source device's embedding row, not Eq. 1's pick (``table``)
+    starts: int | None = None  # fine-tunes from Eq. 1's first source rows (``table``; None: the eq1_starts option)
 
 
 @dataclass
@@ -400,14 +401,15 @@ class FewShotLatencyPredictor:
     # ---------------------------------------------------------------- targets
 
     def add_device(self, name: str, arch_ids, latency_ms, *, reference_ms=None, reference_ids=None,
-                   copy_from: str | None = None) -> TargetDevice:
+                   copy_from: str | None = None, starts: int | None = None) -> TargetDevice:
         """Add target device ``name`` from its measured ``latency_ms`` on ``arch_ids`` (Eq. 1 init for
         a ``table`` embedding, then fine-tuning). ``reference_ms``: its latencies on HELP's 10
         reference archs (``reference_ids``, to count measurements once), needed by ``sample``.
         ``copy_from``: a source device whose embedding row the target starts from instead of Eq. 1's
-        pick (``table`` only)."""
+        pick (``table`` only). ``starts``: this target's number of starts, as the ``eq1_starts`` option
+        sets it for every target (None: that option)."""
         return self.add_devices([TargetSamples(name, arch_ids, latency_ms, reference_ms, reference_ids,
-                                               copy_from)])[0]
+                                               copy_from, starts)])[0]
 
     def add_devices(self, targets: Sequence[TargetSamples], *, stack: bool | None = None) -> list[TargetDevice]:
         """Add several target devices at once: each is initialised as `add_device` does, then their
@@ -450,6 +452,12 @@ class FewShotLatencyPredictor:
                 f"copy_from={samples.copy_from!r}: a target can start from a source device's embedding row only "
                 f"with embedding='table' (this predictor: {self.embedding!r}) and a source device it was pretrained "
                 f"on ({', '.join(self.source_devices)}); pass one of those, or None for Eq. 1's pick")
+        n_starts = self.eq1_starts if samples.starts is None else samples.starts
+        if isinstance(n_starts, bool) or not isinstance(n_starts, (int, np.integer)) or n_starts < 1 or \
+                (n_starts > 1 and self.embedding != "table"):
+            raise MultipredictError(f"starts={samples.starts!r}: a target starts from Eq. 1's first n source rows for "
+                                    f"an integer n >= 1, and n > 1 needs embedding='table' (this predictor: "
+                                    f"{self.embedding!r}); pass 1, or None for the eq1_starts option")
         if self.embedding == "sample" and reference_ms is None:
             raise MultipredictError("embedding='sample' needs reference_ms: the target's latencies on HELP's 10 "
                                     "reference archs")
@@ -469,7 +477,7 @@ class FewShotLatencyPredictor:
             # Eq. 1, on the correlations above, unless the caller named the source device
             closest = samples.copy_from or _most_correlated(correlations, len(latency))
             row = model.add_device(copy_from=self.source_devices.index(closest))
-            further = _ranked(correlations, exclude=closest)[:self.eq1_starts - 1]
+            further = _ranked(correlations, exclude=closest)[:n_starts - 1]
         elif self.embedding == "sample":
             row = model.add_device(vector=hardware.sample_embedding(reference_ms, device=f"target {name!r}"))
             n_measured = (len(np.union1d(ids, reference_ids)) if reference_ids is not None
