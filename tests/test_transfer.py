@@ -346,3 +346,17 @@ def test_eq1_starts_fine_tunes_from_eq1s_first_rows_and_averages_in_ms(mirror):
                                double.label_scale * two.predict("t", probe) + double.label_offset, rtol=1e-6)
     with pytest.raises(MultipredictError, match="eq1_starts=2 needs embedding='table'"):
         transfer.BenchmarkTransfer("fbnet", sources, embedding="sample", eq1_starts=2, **common)
+    # one target's own number of starts (what onboard gives the device it onboards) overrides the option
+    del one.targets_["t"]
+    assert one.add_device("t", ids, latency, starts=2).others[0].closest_source == ranked[1]
+    np.testing.assert_array_equal(one.predict("t", probe), two.predict("t", probe))
+    assert two.add_device("u", ids, latency, starts=1).others == []
+    np.testing.assert_array_equal(two.predict("u", probe), first)
+    added = len(one.targets_)
+    for bad in (0, True, 1.5):
+        with pytest.raises(MultipredictError, match=f"starts={bad!r}: .*integer n >= 1"):
+            one.add_device("v", ids, latency, starts=bad)
+    fixed = transfer.BenchmarkTransfer("fbnet", sources, embedding="sample", **common).fit()
+    with pytest.raises(MultipredictError, match="starts=2: .*needs embedding='table' \\(this predictor: 'sample'\\)"):
+        fixed.add_device("raspi4", ids, latency, starts=2)
+    assert len(one.targets_) == added and fixed.targets_ == {}
