@@ -74,7 +74,8 @@ class OnboardResult:
         starts = (f" (predictions average fine-tunes started from {', '.join(self.start_sources)})"
                   if len(self.start_sources) > 1 else "")
         return (f"device {self.device!r} on {self.space}: {self.n_measurements} measurements; closest public device "
-                f"(Eq. 1) {self.closest_source}{starts}{trained.get(self.fine_tuned, '')}{quality}; {self.cv_folds}-fold "
+                f"(Eq. 1) {self.closest_source}{starts}{trained.get(self.fine_tuned, '')}{quality}; "
+                f"{self.cv_folds}-fold "
                 f"cross-validated Spearman on your samples {self.cv_spearman:.3f} (Kendall {self.cv_kendall:.3f}); "
                 f"predicted {len(self.predictions)} archs; pretrained model: {self._pretrained_source()}"
                 + (f"; stored result reused (same measurements, settings and code): {self.reused_from}"
@@ -313,7 +314,9 @@ def quality_estimate(space: str, oob: dict, eq1: float | None, n: int, calibrati
         level = float(calibration["level"])
         source = (f"calibrated on {len(calibration['devices'])} public {space} devices held out from pretraining, "
                   f"{calibration['samples']} measurements each")
-        gain = float(calibration["gain_coef"][0] + calibration["gain_coef"][1] * (1 - estimate))
+        # the fitted line can dip below zero near a perfect estimate; more measurements do not cost rank
+        # correlation on average, so the expected gain is at least zero
+        gain = max(float(calibration["gain_coef"][0] + calibration["gain_coef"][1] * (1 - estimate)), 0.0)
         if n != calibration["samples"]:
             source += f"; you gave {n}, so the interval is a rough guide"
     else:

@@ -68,7 +68,8 @@ def test_onboarding_a_held_out_public_device(tmp_path, capsys, monkeypatch):
     assert code == 0
     record = json.loads(summary.read_text())
     assert record["reused_from"] is None and len(list((tmp_path / "store").glob("*.parquet"))) == 1
-    assert record["n_measurements"] == 20 and record["closest_source"] == "pixel3"
+    assert record["n_measurements"] == 20 and record["closest_source"] == record["start_sources"][0] == "pixel3"
+    assert len(record["start_sources"]) == 2 and record["settings"]["eq1_starts"] == 2
     assert -1 <= record["spearman_low"] <= record["spearman_estimate"] <= record["spearman_high"] <= 1
     assert "10 more archs" in record["advice"] and record["level"] == 0.8
     printed = capsys.readouterr().out
@@ -127,6 +128,28 @@ def test_a_stored_onboarding_is_reused_only_for_the_same_measurements_and_settin
     assert len(list(store.glob("*.parquet"))) == 4 and len(list(store.glob("*.unreadable-*"))) == 1
 
 
+def test_the_onboarded_device_averages_eq1s_two_first_starts_and_its_estimate_is_one_start_features():
+    """`onboard`'s own predictor fine-tunes from the two source rows Eq. 1 ranks first (named in the
+    summary) unless eq1_starts is set; the cross-validation and the out-of-bag estimate, the
+    calibration's features, are the one-start fits either way, so they do not change."""
+    sources = ["pixel3", "silver_4114", "1080ti_1"]
+    latency = help.latency("nb201", "raspi4")
+    ids = np.random.default_rng(2).choice(len(latency), 12, replace=False)
+    table = pd.DataFrame({"arch": ids, "latency_ms": latency[ids]})
+    options = dict(source_devices=sources, source_epochs=3, target_epochs=5, folds=2, predict_archs=np.arange(500))
+    two, one = onboard.onboard("nb201", table, **options), onboard.onboard("nb201", table, **options, eq1_starts=1)
+    ranked = sorted(sources, key=lambda d: stats.spearmanr(help.latency("nb201", d)[ids], latency[ids]).statistic,
+                    reverse=True)
+    assert two.start_sources == ranked[:2] and one.start_sources == ranked[:1] == [two.closest_source]
+    assert (two.settings["eq1_starts"], one.settings["eq1_starts"]) == (2, 1)
+    assert two.summary_record()["start_sources"] == ranked[:2]
+    assert f"average fine-tunes started from {ranked[0]}, {ranked[1]}" in two.summary()
+    assert "average fine-tunes" not in one.summary()
+    pd.testing.assert_frame_equal(two.cv_predictions, one.cv_predictions)
+    assert two.quality == one.quality
+    assert not np.allclose(two.predictions["predicted_ms"], one.predictions["predicted_ms"])
+
+
 def test_out_of_bag_concordance_and_the_tau_to_rho_relation():
     assert onboard.concordance([1, 2, 3, 4], [10, 20, 30, 40]) == (6.0, 6)
     assert onboard.concordance([4, 3, 2, 1], [10, 20, 30, 40]) == (0.0, 6)
@@ -148,6 +171,9 @@ def test_quality_estimate_uses_the_calibration_and_says_when_there_is_none():
     assert q["spearman_low"] == pytest.approx(0.93 - 0.03) and q["spearman_high"] == pytest.approx(0.95)
     assert q["expected_gain_10"] == pytest.approx(0.1 * (1 - 0.93), abs=1e-4) and "little to gain" in q["advice"]
     assert "calibrated on 2 public" in q["interval_from"]
+    near_perfect = onboard.quality_estimate("fbnet", {"spearman": 0.99}, 0.99, 20,
+                                            dict(calibration, gain_coef=[-0.01, 0.1]))
+    assert near_perfect["expected_gain_10"] == 0 and "expected to add +0.000 (little to gain)" in near_perfect["advice"]
     raw = onboard.quality_estimate("fbnet", {"spearman": 0.8, "member_spearman": [0.6, 0.7, 0.9, 0.95]}, 0.9, 20,
                                    calibration={})
     assert raw["spearman_estimate"] == 0.8 and "not calibrated" in raw["interval_from"]
