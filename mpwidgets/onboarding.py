@@ -377,6 +377,8 @@ class OnboardingModel(HasTraits):
                 *estimate, ("cross-validated Spearman ρ", f"{r.cv_spearman:.3f} ({r.cv_folds} folds)"),
                 ("cross-validated Kendall τ", f"{r.cv_kendall:.3f}"),
                 ("closest public device (Eq. 1)", str(r.closest_source)),
+                *([("fine-tuned from (predictions averaged)", ", ".join(r.start_sources))]
+                  if len(r.start_sources) > 1 else []),
                 ("fine-tuned", tuned.get(r.fine_tuned, str(r.fine_tuned))),
                 ("pretrained model", where.get(r.pretrained_from, r.pretrained_from)),
                 ("public devices", f"{len(r.source_devices)}: {', '.join(r.source_devices)}"),

@@ -433,6 +433,8 @@ def test_onboarding_a_measured_profile(mirror):
     assert len(points.x) == 20 and panel.figure.layout.xaxis.type == "log" == panel.figure.layout.yaxis.type
     assert sorted(points.x) == sorted(m.measurements["latency_ms"])
     assert "closest public device (Eq. 1)" in panel.summary.value
+    assert result.start_sources[0] == result.closest_source and len(result.start_sources) == 2
+    assert f"fine-tuned from (predictions averaged)</th><td>{', '.join(result.start_sources)}" in panel.summary.value
     csv = re.search(r"class='mp-onboard-download-predictions' download='cpu-1t-b1_predictions.csv' "
                     r"href='data:text/csv;base64,([^']+)'", panel.downloads.value)
     lines = base64.b64decode(csv.group(1)).decode().splitlines()
