@@ -160,7 +160,9 @@ def fit(table: pd.DataFrame, features=FEATURES, level: float = 0.8) -> dict:
     gain = (table["true_plus10"] - table["true"]).to_numpy(float)
     gain_beta = np.linalg.lstsq(np.column_stack([np.ones(len(table)), 1 - design(table) @ beta]), gain,
                                 rcond=None)[0]
-    return {"space": str(table["space"].iloc[0]), "samples": int(table["samples"].iloc[0]), "features": list(features),
+    starts = int(table["starts"].iloc[0]) if "starts" in table else 1  # rows before the column: one start
+    return {"space": str(table["space"].iloc[0]), "samples": int(table["samples"].iloc[0]), "starts": starts,
+            "features": list(features),
             "coef": [float(v) for v in beta], "level": level, "residual_low": float(q_low),
             "residual_high": float(q_high), "gain_coef": [float(v) for v in gain_beta],
             "devices": sorted(table["device"].unique().tolist()), "rows": len(table),

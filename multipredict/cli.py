@@ -689,7 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "arch = id or arch string")
     onboard.add_argument("--out", help="write predicted latency for every arch (.csv or .parquet)")
     onboard.add_argument("--summary", default=None, help="write a JSON summary: spearman_estimate, spearman_low, "
-                                                         "spearman_high, n_measurements, closest_source, advice, ...")
+                                                         "spearman_high, n_measurements, closest_source, "
+                                                         "start_sources, advice, ...")
     onboard.add_argument("--name", default="my_device", help="your device's name")
     onboard.add_argument("--sources", default="", help="public devices to pretrain on (default: all HELP devices)")
     onboard.add_argument("--folds", type=_int_at_least(2, "each fold is predicted by a model fitted on the others"),

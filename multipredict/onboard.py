@@ -241,7 +241,7 @@ def _onboard(space: str, measurements, *, device: str, source_devices, folds: in
     target = predictor.add_device(device, ids, latency, starts=final_starts(predictor, predictor_options))
     eq1 = max((v for v in target.correlations.values() if np.isfinite(v)), default=float("nan"))
     cv_spearman = float(stats.spearmanr(held_out, latency).statistic)
-    quality = quality_estimate(space, oob, eq1, len(ids), cv=cv_spearman)
+    quality = quality_estimate(space, oob, eq1, len(ids), cv=cv_spearman, starts=1 + len(target.others))
     everything = predictor.pool_ids_ if predict_archs is None else np.asarray(predict_archs, dtype=np.int64)
     predicted = predictor.predict(device, everything)
     module = spaces.get(space)
@@ -294,13 +294,14 @@ def load_calibration(space: str, directory: Path | None = None) -> dict | None:
 
 
 def quality_estimate(space: str, oob: dict, eq1: float | None, n: int, calibration: dict | None = None, *,
-                     cv: float | None = None) -> dict:
+                     cv: float | None = None, starts: int | None = None) -> dict:
     """The estimated Spearman on the unseen archs, with an interval and advice.
 
     With a calibration (``data/calibration/onboard_<space>.json``, fitted by
     ``benchmarks/calibration.py`` on HELP devices never seen in pretraining): ``true ~ a + b * oob +
     c * eq1 (+ d * cv)`` (the features it names) and that fit's residual quantiles. Without one: the out-of-bag estimate and the 10th-90th
-    percentiles of its members (not calibrated, and said so)."""
+    percentiles of its members (not calibrated, and said so). ``starts``: how many starts the device's
+    predictor took (`ONBOARD_STARTS`); a calibration fitted for another number says so."""
     calibration = load_calibration(space) if calibration is None else calibration
     raw = oob["spearman"]
     values = {"oob": raw, "eq1": eq1 if eq1 is not None and np.isfinite(eq1) else raw,
@@ -317,8 +318,12 @@ def quality_estimate(space: str, oob: dict, eq1: float | None, n: int, calibrati
         # the fitted line can dip below zero near a perfect estimate; more measurements do not cost rank
         # correlation on average, so the expected gain is at least zero
         gain = max(float(calibration["gain_coef"][0] + calibration["gain_coef"][1] * (1 - estimate)), 0.0)
-        if n != calibration["samples"]:
-            source += f"; you gave {n}, so the interval is a rough guide"
+        caveats = [f"you gave {n}"] if n != calibration["samples"] else []
+        fitted_starts = int(calibration.get("starts", 1))  # calibrations before the field scored one start
+        if starts is not None and starts != fitted_starts:
+            caveats.append(f"your predictor took {starts} start(s), it was fitted for {fitted_starts}")
+        if caveats:
+            source += "; " + " and ".join(caveats) + ", so the interval is a rough guide"
     else:
         members = oob.get("member_spearman") or [raw]
         estimate, level = float(raw), 0.8
