@@ -68,8 +68,10 @@ def quality(args) -> pd.DataFrame:
         truth = device_latency(args.space, device)[result.predictions["arch_id"].to_numpy()[unseen]]
         rho = stats.spearmanr(result.predictions["predicted_ms"].to_numpy()[unseen], truth).statistic
         rows.append({"space": args.space, "device": device, "samples": args.samples, "seed": args.seed,
-                     "true_spearman": round(float(rho), 4), "cv_estimate": round(result.cv_spearman, 4),
-                     "closest": result.closest_source, "fine_tuned": result.fine_tuned,
+                     "true_spearman": round(float(rho), 4), "estimate": result.quality.get("spearman_estimate"),
+                     "low": result.quality.get("spearman_low"), "high": result.quality.get("spearman_high"),
+                     "cv_estimate": round(result.cv_spearman, 4), "started_from": ", ".join(result.start_sources),
+                     "fine_tuned": result.fine_tuned,
                      "paper_tl_et_10": PAPER_TL_ET[args.space].get(device),
                      "seconds": round(time.perf_counter() - started, 1), "source_epochs": args.source_epochs,
                      "pretrained_from": Path(result.pretrained_from).name})
@@ -77,7 +79,7 @@ def quality(args) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format="{:.3f}".format))
     print(f"mean true {table.true_spearman.mean():.3f} (paper TL ET {table.paper_tl_et_10.mean():.3f}), "
-          f"mean CV estimate {table.cv_estimate.mean():.3f}")
+          f"mean estimate {table.estimate.mean():.3f}, mean CV estimate {table.cv_estimate.mean():.3f}")
     return table
 
 
