@@ -49,7 +49,9 @@ devices. Over 60 seeds the default reaches random 40 on FBNet (.9676 against .96
 by .0008 on NB201 (.9587 against .9595, standard error .0005), where the gap is Eq. 1's pick of the
 source row over the designed archs, not the fit: started from the whole-pool closest source device,
 the default's 20 archs reach random 40 on NB201 (.9601 against .9600, seeds 0-29; on FBNet that
-start is no help). On the 36 held-out HELP devices (10
+start is no help). `onboard` fine-tunes from Eq. 1's two first source rows and averages them; with
+that onboarding, over 60 seeds, the default reaches random 40 on NB201 (+.0003) and falls .0008
+short on FBNet. On the 36 held-out HELP devices (10
 seeds) the two are level (.9641 and .9642); ``design`` alone falls below random 20 by more than one
 standard error on 3 of them, ``reference+design`` on 5 (the reference archs miss on some, e.g.
 FBNet's pixel2). Like ``herding`` both need the pretrained predictor: shipped for the default
