@@ -75,8 +75,8 @@ class OnboardResult:
                   if len(self.start_sources) > 1 else "")
         return (f"device {self.device!r} on {self.space}: {self.n_measurements} measurements; closest public device "
                 f"(Eq. 1) {self.closest_source}{starts}{trained.get(self.fine_tuned, '')}{quality}; "
-                f"{self.cv_folds}-fold "
-                f"cross-validated Spearman on your samples {self.cv_spearman:.3f} (Kendall {self.cv_kendall:.3f}); "
+                f"{self.cv_folds}-fold cross-validated Spearman on your samples {self.cv_spearman:.3f} "
+                f"(Kendall {self.cv_kendall:.3f}); "
                 f"predicted {len(self.predictions)} archs; pretrained model: {self._pretrained_source()}"
                 + (f"; stored result reused (same measurements, settings and code): {self.reused_from}"
                    if self.reused_from else ""))

@@ -51,10 +51,10 @@ source row over the designed archs, not the fit: started from the whole-pool clo
 the default's 20 archs reach random 40 on NB201 (.9601 against .9600, seeds 0-29; on FBNet that
 start is no help). `onboard` fine-tunes from Eq. 1's two first source rows and averages them; with
 that onboarding, over 60 seeds, the default reaches random 40 on NB201 (+.0003) and falls .0008
-short on FBNet. On the 36 held-out HELP devices (10
-seeds) the two are level (.9641 and .9642); ``design`` alone falls below random 20 by more than one
-standard error on 3 of them, ``reference+design`` on 5 (the reference archs miss on some, e.g.
-FBNet's pixel2). Like ``herding`` both need the pretrained predictor: shipped for the default
+short on FBNet. On the 36 held-out HELP devices (10 seeds, one start) the two are level (.9641 and
+.9642); ``design`` alone falls below random 20 by more than one standard error on 3 of them,
+``reference+design`` on 5 (the reference archs miss on some, e.g. FBNet's pixel2), and on 2 with
+onboard's two starts. Like ``herding`` both need the pretrained predictor: shipped for the default
 sources (seconds), pretrained once for other ``sources`` (minutes, then cached).
 """
 

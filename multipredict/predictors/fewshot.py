@@ -15,7 +15,8 @@
    ``eq1_starts=n`` (ours; the paper: 1) fine-tunes a ``table`` target from each of the ``n``
    source rows Eq. 1 ranks first and predicts the mean of the ``n`` fine-tunes in ms: a hedge
    against Eq. 1's pick, which from 20 measurements is often not the device closest over the space
-   (``benchmarks/README.md``).
+   (``benchmarks/README.md``); ``add_device(..., starts=n)`` sets it for one target (`onboard` gives
+   the device it onboards two).
 
 The estimator never reads benchmark data: `multipredict.methods.transfer` looks up the public
 tables and calls it, and a user can fit it on their own tables. Pretrainings are cached by content
@@ -433,7 +434,8 @@ class FewShotLatencyPredictor:
 
     def _prepare_target(self, samples: TargetSamples) -> list[tuple[TargetDevice, FineTuneJob]]:
         """A target's initialised copy (Eq. 1 row, label scaling, trained part) and its fine-tune; with
-        ``eq1_starts`` > 1, one more of each per further source row in Eq. 1's order."""
+        more than one start (the target's ``starts``, else ``eq1_starts``), one more of each per further
+        source row in Eq. 1's order."""
         name, reference_ms, reference_ids = samples.name, samples.reference_ms, samples.reference_ids
         ids = np.asarray(samples.arch_ids, dtype=np.int64).reshape(-1)
         latency = np.asarray(samples.latency_ms, dtype=float).reshape(-1)
