@@ -132,7 +132,8 @@ def initial(table: SpaceTable, seed: int, init: int, candidates: np.ndarray | No
 
 def predict_accuracy(dataset: str, trained, *, encoding: str = "zcp", seed: int = 0, options=None) -> np.ndarray:
     """Validation accuracy (%) of every arch of the space: the Table 14 predictor trained from scratch
-    on the ``trained`` arch ids (their own values are the table's)."""
+    on the ``trained`` arch ids (their own values are the table's), within 0-100: rescaled from the
+    trained archs' range, a prediction beyond it can pass 100 (112 on an onboarded device's front)."""
     from .encodings import ArchFeatures
     from .predictors.tasktransfer import AccuracyOptions, fit_scratch
 
@@ -142,6 +143,7 @@ def predict_accuracy(dataset: str, trained, *, encoding: str = "zcp", seed: int 
     low, high = float(table.val[ids].min()), float(table.val[ids].max())
     # back from the min-max scale the predictor learnt on (`scale_labels`) to accuracy points
     prediction = low + np.asarray(model.predict(ArchFeatures(X)), dtype=float) * (high - low)
+    prediction = np.clip(prediction, 0.0, 100.0)
     prediction[ids] = table.val[ids]
     return prediction
 
