@@ -480,11 +480,17 @@ def cmd_onboard(args: argparse.Namespace) -> int:
         if args.name in sources:
             raise MultipredictError(f"--name {args.name!r} is one of the --sources devices used for pretraining; "
                                     f"give your device another name")
+    if args.starts is not None:
+        from .data import help
+
+        onboard.check_starts(args.starts, sources or help.devices(args.space))
     measurements = onboard.read_measurements(args.space, args.measurements)
     options = {}
     for name in ("source_epochs", "target_epochs"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
+    if args.starts is not None:
+        options["eq1_starts"] = args.starts
     with _StageBars(disable=args.quiet) as bars:
         result = onboard.onboard(args.space, measurements, device=args.name, folds=args.folds, seed=args.seed,
                                  source_devices=sources or None, progress=bars, store=True,
@@ -698,6 +704,10 @@ def build_parser() -> argparse.ArgumentParser:
     onboard.add_argument("--seed", type=int, default=0)
     onboard.add_argument("--source-epochs", type=_int_at_least(1), default=None, help="pretraining epochs (paper: 250)")
     onboard.add_argument("--target-epochs", type=_int_at_least(1), default=None, help="fine-tuning epochs (paper: 50)")
+    onboard.add_argument("--starts", type=_int_at_least(1, "the number of source devices the fine-tunes start from"),
+                         default=None, help="fine-tune your device from the N public devices Eq. 1 ranks closest to "
+                                            "it and average their predictions (default 2; 1: the paper's predictor, "
+                                            "Eq. 1's pick alone; the interval is calibrated for 2)")
     onboard.add_argument("--quiet", action="store_true", help="no progress bars")
     onboard.add_argument("--recompute", action="store_true",
                          help="onboard anew even if these measurements were onboarded before with the same settings "

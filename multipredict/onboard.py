@@ -219,6 +219,7 @@ def _onboard(space: str, measurements, *, device: str, source_devices, folds: in
     sources = list(source_devices) if source_devices else help.devices(space)
     if device in sources:
         raise MultipredictError(f"device name {device!r} is a public device used for pretraining; pick another name")
+    check_starts(predictor_options.get("eq1_starts"), sources)  # before a pretraining, which can take minutes
     predictor = BenchmarkTransfer(space, sources, seed=seed, progress=progress, **predictor_options).fit()
     ids, latency = table["arch_id"].to_numpy(), table["latency_ms"].to_numpy()
     missing = np.setdiff1d(ids, predictor.pool_ids_)
@@ -230,7 +231,7 @@ def _onboard(space: str, measurements, *, device: str, source_devices, folds: in
     for k, test in enumerate(parts):
         train = np.setdiff1d(np.arange(len(ids)), test)
         name = f"{device}#cv{k}"
-        predictor.add_device(name, ids[train], latency[train])
+        predictor.add_device(name, ids[train], latency[train], starts=1)  # the calibration's features: one start
         held_out[test] = predictor.predict(name, ids[test])
         del predictor.targets_[name]
         if progress is not None:
@@ -261,16 +262,26 @@ def _onboard(space: str, measurements, *, device: str, source_devices, folds: in
         pretrained_from=predictor.pretrained_from_, quality=quality,
         start_sources=[t.closest_source for t in (target, *target.others) if t.closest_source is not None],
         settings={"encoding": predictor.encoding, "embedding": predictor.embedding, "pool": predictor.pool_label_,
-                  "eq1_starts": 1 + len(target.others), **{k: v for k, v in predictor_options.items()}})
+                  **predictor_options, "eq1_starts": 1 + len(target.others)})  # the starts it took
 
 
 # the source rows the onboarded device's predictor starts from (see the module's docs)
 ONBOARD_STARTS = 2
 
 
+def check_starts(starts: int | None, sources: list[str]) -> None:
+    """Refuse more starts (``eq1_starts``, ``onboard --starts``) than there are source devices to
+    start from (the estimator would quietly take fewer)."""
+    if isinstance(starts, int) and starts > len(sources):
+        raise MultipredictError(f"--starts {starts} (eq1_starts) asks for more starts than the {len(sources)} source "
+                                f"devices ({', '.join(sources)}); pass at most {len(sources)}")
+
+
 def final_starts(predictor, options: dict) -> int:
     """How many starts the onboarded device's own predictor takes: ``eq1_starts`` where the caller
-    set it, else `ONBOARD_STARTS` with the ``table`` embedding (the others have no Eq. 1 rows)."""
+    set it (``onboard --starts``), else `ONBOARD_STARTS` with the ``table`` embedding (the others have
+    no Eq. 1 rows). Only the device's own predictor takes them: the cross-validation folds and the
+    out-of-bag members always take one."""
     if "eq1_starts" in options:
         return int(options["eq1_starts"])
     return ONBOARD_STARTS if predictor.embedding == "table" else 1
@@ -374,7 +385,7 @@ def bootstrap_estimate(predictor, device: str, ids, latency, *, members: int = 8
         out = np.setdiff1d(np.arange(n), draw)
         if len(draw) < 3 or len(out) < 2:
             continue
-        targets.append(TargetSamples(f"{device}#oob{len(targets)}", ids[draw], latency[draw]))
+        targets.append(TargetSamples(f"{device}#oob{len(targets)}", ids[draw], latency[draw], starts=1))
         outs.append(out)
     added = predictor.add_devices(targets)
     concordant, pairs, member = 0.0, 0, []

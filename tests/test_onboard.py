@@ -153,6 +153,33 @@ def test_the_onboarded_device_averages_eq1s_two_first_starts_and_its_estimate_is
     assert one.quality["interval_from"].endswith("; you gave 12 and your predictor took 1 start(s), it was fitted "
                                                  "for 2, so the interval is a rough guide")
     assert not np.allclose(two.predictions["predicted_ms"], one.predictions["predicted_ms"])
+    # three starts: all three sources, the folds still one start each; more starts than sources is refused
+    three = onboard.onboard("nb201", table, **options, eq1_starts=3)
+    assert three.start_sources == ranked and three.settings["eq1_starts"] == 3
+    pd.testing.assert_frame_equal(three.cv_predictions, one.cv_predictions)
+    with pytest.raises(MultipredictError, match="--starts 4 .* more starts than the 3 source devices"):
+        onboard.onboard("nb201", table, **options, eq1_starts=4)
+
+
+def test_onboard_starts_sets_how_many_source_rows_the_device_is_fine_tuned_from(tmp_path, monkeypatch):
+    """`onboard --starts 1` gives the paper's one-start predictor, says so in the summary, and keys
+    its stored result apart from the default's."""
+    monkeypatch.setattr(onboardstore, "folder", lambda: tmp_path / "store")
+    latency = help.latency("nb201", "raspi4")
+    ids = np.random.default_rng(3).choice(len(latency), 12, replace=False)
+    path = _csv(tmp_path, list(zip(ids.tolist(), latency[ids])))
+    common = ["onboard", "--space", "nb201", "--measurements", str(path), "--sources", "pixel3,silver_4114,1080ti_1",
+              "--source-epochs", "3", "--target-epochs", "5", "--folds", "2", "--quiet"]
+    records = {}
+    for starts in ("1", None):
+        summary = tmp_path / f"s{starts}.json"
+        assert main([*common, *(["--starts", starts] if starts else []), "--summary", str(summary)]) == 0
+        records[starts] = json.loads(summary.read_text())
+    one, default = records["1"], records[None]
+    assert (one["settings"]["eq1_starts"], default["settings"]["eq1_starts"]) == (1, 2)
+    assert one["start_sources"] == default["start_sources"][:1] and len(default["start_sources"]) == 2
+    assert one["reused_from"] is None and default["reused_from"] is None
+    assert "took 1 start(s), it was fitted for 2" in one["interval_from"]
 
 
 def test_out_of_bag_concordance_and_the_tau_to_rho_relation():
