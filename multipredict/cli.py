@@ -480,16 +480,15 @@ def cmd_onboard(args: argparse.Namespace) -> int:
         if args.name in sources:
             raise MultipredictError(f"--name {args.name!r} is one of the --sources devices used for pretraining; "
                                     f"give your device another name")
-    if args.starts is not None:
-        from .data import help
-
-        onboard.check_starts(args.starts, sources or help.devices(args.space))
     measurements = onboard.read_measurements(args.space, args.measurements)
     options = {}
     for name in ("source_epochs", "target_epochs"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     if args.starts is not None:
+        from .data import help
+
+        onboard.check_starts(args.starts, sources or help.devices(args.space))
         options["eq1_starts"] = args.starts
     with _StageBars(disable=args.quiet) as bars:
         result = onboard.onboard(args.space, measurements, device=args.name, folds=args.folds, seed=args.seed,
