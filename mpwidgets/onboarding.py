@@ -70,8 +70,8 @@ STRATEGY_NOTES = {  # one line each (multipredict.suggest's docstring has the de
     "herding": "archs whose spread matches the whole space as the pretrained predictor sees it (kernel herding)",
     "design": "archs that pin down the pretrained predictor's head: each one where its view of the archs is least "
               "covered yet (experimental design)",
-    "reference+design": "HELP's 10 reference archs, then experimental design given them (measured best on HELP's "
-                        "meta-test devices)",
+    "reference+design": "HELP's 10 reference archs, then experimental design given them (measured best for NB201 "
+                        "on HELP's meta-test devices)",
     "active": "where an ensemble fine-tuned on your measurements disagrees most (fits a predictor: seconds to "
               "minutes)",
     "reference+stratified": "HELP's reference archs, then spread evenly from fast to slow"}
@@ -138,7 +138,8 @@ class OnboardingModel(HasTraits):
     result = Instance(OnboardResult, allow_none=True)
     # the next archs to measure (multipredict.suggest), given the measurements
     suggest_k = Int(SUGGEST_K, help="how many archs to suggest measuring next")
-    suggest_strategy = Unicode(selection.DEFAULT_STRATEGY, help="one of multipredict.suggest.STRATEGIES")
+    suggest_strategy = Unicode(help="one of multipredict.suggest.STRATEGIES (default: the space's default_strategy, "
+                                    "following the space until another is chosen)")
     suggest_status = Unicode(IDLE)
     suggest_message = Unicode("")
     suggestions = Instance(pd.DataFrame, allow_none=True,
@@ -152,6 +153,7 @@ class OnboardingModel(HasTraits):
         self._run = 0  # a run's number: what a run posts after the inputs changed (another space) is dropped
         self._suggest_thread: threading.Thread | None = None
         self._ask = 0  # the same for a request for suggestions (dropped when the measurements, k or strategy change)
+        traits.setdefault("suggest_strategy", selection.default_strategy(space))
         super().__init__(space=space, options=dict(options or {}), **traits)
 
     # ---------------------------------------------------------------- inputs
@@ -199,6 +201,8 @@ class OnboardingModel(HasTraits):
         with self.hold_trait_notifications():
             self.profile = None
             self._reset("")
+            if self.suggest_strategy == selection.DEFAULT_STRATEGIES.get(change["old"]):  # not chosen by the user
+                self.suggest_strategy = selection.default_strategy(change["new"])
 
     def _reset(self, source: str) -> None:
         self._run += 1
@@ -452,6 +456,7 @@ class OnboardingPanel(w.VBox):
             "interval) and says what measuring more would add; then it suggests which archs to measure next.")
         self.profile.observe(self._on_profile, "value")
         m.observe(self._sync_profiles, "space")
+        m.observe(self._sync_strategies, "space")
         m.observe(self._sync_profile, "profile")
         m.observe(self._refresh, ["measurements", "error", "status", "stage", "progress", "message", "source"])
         m.observe(self._show_result, "result")
@@ -481,9 +486,8 @@ class OnboardingPanel(w.VBox):
         self.suggest_k.add_class("mp-onboard-suggest-k")
         w.link((m, "suggest_k"), (self.suggest_k, "value"))
         self.suggest_strategy = w.Dropdown(
-            options=[(f"{s} (default)" if s == selection.DEFAULT_STRATEGY else s, s) for s in selection.STRATEGIES],
-            value=m.suggest_strategy, description="strategy", style={"description_width": "initial"},
-            layout=w.Layout(width="270px"))
+            options=self._strategy_options(), value=m.suggest_strategy, description="strategy",
+            style={"description_width": "initial"}, layout=w.Layout(width="270px"))
         self.suggest_strategy.add_class("mp-onboard-suggest-strategy")
         w.link((m, "suggest_strategy"), (self.suggest_strategy, "value"))
         self.suggest_button = w.Button(description="Suggest archs", icon="list-ol",
@@ -537,6 +541,17 @@ class OnboardingPanel(w.VBox):
             self.profile.value = self.model.profile if known else ""
         finally:
             self._syncing = False
+
+    def _strategy_options(self) -> list[tuple[str, str]]:
+        default = selection.default_strategy(self.model.space)
+        return [(f"{s} (default)" if s == default else s, s) for s in selection.STRATEGIES]
+
+    def _sync_strategies(self, change=None) -> None:
+        """The dropdown marks the space's default strategy; the model's choice stays selected (new
+        options select their first for a moment, which the link passes on to the model)."""
+        chosen = self.model.suggest_strategy
+        self.suggest_strategy.options = self._strategy_options()
+        self.suggest_strategy.value = chosen
 
     def _sync_profiles(self, change=None) -> None:
         names = self.model.profiles()

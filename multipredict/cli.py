@@ -509,22 +509,23 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     check_output_file(args.out, suffixes=TABLE_SUFFIXES, inputs={k: v for k, v in inputs.items() if v})
     from . import onboard, tasks
 
-    if args.space not in ("nb201", "fbnet"):
-        raise MultipredictError(f"unknown space {args.space!r} for suggest; valid: nb201, fbnet (the spaces with "
-                                f"public latency profiles)")
+    if args.space not in suggest.DEFAULT_STRATEGIES:
+        raise MultipredictError(f"unknown space {args.space!r} for suggest; valid: {', '.join(suggest.DEFAULT_STRATEGIES)}"
+                                f" (the spaces with public latency profiles)")
+    strategy = args.strategy or suggest.default_strategy(args.space)
     sources = _split(args.sources)
     if sources:
         tasks.check_devices(args.space, sources, "source")
     candidates = suggest.read_archs(args.space, args.candidates, flag="--candidates")[0] if args.candidates else None
     measured, measured_ms = (suggest.read_archs(args.space, args.measured, flag="--measured", with_latency=True)
                              if args.measured else (None, None))
-    if args.strategy == "active" and measured is not None and measured_ms is None:
+    if strategy == "active" and measured is not None and measured_ms is None:
         raise MultipredictError(f"--strategy active needs the latencies of the measured archs: give {args.measured} a "
                                 f"latency_ms column")
-    ids = suggest.suggest(args.space, args.k, strategy=args.strategy, candidates=candidates, measured=measured,
+    ids = suggest.suggest(args.space, args.k, strategy=strategy, candidates=candidates, measured=measured,
                           measured_ms=measured_ms, sources=sources or None, seed=args.seed)
     onboard.write_table(suggest.suggestion_table(args.space, ids), args.out)
-    print(f"wrote {len(ids)} archs to measure next ({args.strategy}) to {args.out}, in the order to measure them")
+    print(f"wrote {len(ids)} archs to measure next ({strategy}) to {args.out}, in the order to measure them")
     return 0
 
 
@@ -599,15 +600,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                                    "measure (default: the whole space)")
     suggest_parser.add_argument("--measured", default=None, help="CSV 'arch[,latency_ms]' of archs already measured: "
                                                                  "suggest the next batch given them")
-    suggest_parser.add_argument("--strategy", default=suggest.DEFAULT_STRATEGY, choices=suggest.STRATEGIES,
-                                help=f"how to choose (default {suggest.DEFAULT_STRATEGY}: HELP's 10 reference archs, "
-                                     "then the archs that best cover how the pretrained predictor sees the space "
-                                     "(experimental design); it measured best in benchmarks/selection.py); random is "
-                                     "the paper's; stratified spreads over the public devices' latency ranks, kcenter "
-                                     "and representative cover them (farthest points, k-means centres); herding "
-                                     "matches the whole space as the pretrained predictor sees it, design is the "
-                                     "experimental design alone, reference adds random archs to HELP's reference "
-                                     "archs; active needs --measured with latencies")
+    defaults = ", ".join(f"{strategy} on {space}" for space, strategy in suggest.DEFAULT_STRATEGIES.items())
+    suggest_parser.add_argument("--strategy", default=None, choices=suggest.STRATEGIES,
+                                help=f"how to choose (default {defaults}, each measured best for its space in "
+                                     "benchmarks/selection.py: design takes the archs that best cover how the "
+                                     "pretrained predictor sees the space (experimental design), reference+design "
+                                     "takes HELP's 10 reference archs first); random is the paper's; stratified "
+                                     "spreads over the public devices' latency ranks, kcenter and representative "
+                                     "cover them (farthest points, k-means centres); herding matches the whole space "
+                                     "as the pretrained predictor sees it, reference adds random archs to HELP's "
+                                     "reference archs; active needs --measured with latencies")
     suggest_parser.add_argument("--sources", default="", help="public devices whose latency ranks form the profile "
                                                              "and that the predictor of design, herding and active "
                                                              "is pretrained on (default: every HELP device of the "

@@ -78,9 +78,18 @@ BANDWIDTH_SAMPLE = 200
 # it sums the variance over and picks among
 DESIGN_NOISE = 0.1
 DESIGN_SHORTLIST = 2000
-# the principal axes of the head's source-device views that the design places archs on
-DESIGN_COMPONENTS = 16
-DEFAULT_STRATEGY = "reference+design"
+# the principal axes of the head's source-device views that the design places archs on, per space (FBNet's 8
+# chosen with onboard's two starts among 8, 16 and 32, see the module's docs)
+DESIGN_COMPONENTS = {"nb201": 16, "fbnet": 8}
+# what each space's suggestions take when no strategy is named (see the module's docs)
+DEFAULT_STRATEGIES = {"nb201": "reference+design", "fbnet": "design"}
+
+
+def default_strategy(space: str) -> str:
+    """The strategy `suggest` takes for ``space`` when none is named (`DEFAULT_STRATEGIES`)."""
+    if space not in DEFAULT_STRATEGIES:
+        raise UnknownNameError("space with latency profiles", space, tuple(DEFAULT_STRATEGIES))
+    return DEFAULT_STRATEGIES[space]
 
 
 def latency_profile(space: str, sources: Sequence[str] | None = None) -> pd.DataFrame:
@@ -258,7 +267,7 @@ def _place_by_design(predictor, pool: np.ndarray, k: int, start: np.ndarray, rng
     `source_views` on their `DESIGN_COMPONENTS` principal axes."""
     others = np.setdiff1d(np.arange(len(pool)), start)
     rows = np.concatenate([start, np.sort(rng.choice(others, size=min(DESIGN_SHORTLIST, len(others)), replace=False))])
-    features = _principal(predictor.source_views(pool[rows]), DESIGN_COMPONENTS)
+    features = _principal(predictor.source_views(pool[rows]), DESIGN_COMPONENTS[predictor.space])
     return [int(rows[i]) for i in _design(features, k, np.arange(len(start)))]
 
 
@@ -276,17 +285,19 @@ def _default_predictor(space: str, sources: Sequence[str] | None):
     return BenchmarkTransfer(space, list(sources) if sources is not None else help.devices(space)).fit()
 
 
-def suggest(space: str, k: int, *, strategy: str = DEFAULT_STRATEGY, candidates=None, measured=None,
+def suggest(space: str, k: int, *, strategy: str | None = None, candidates=None, measured=None,
             measured_ms=None, sources: Sequence[str] | None = None, seed: int = 0, predictor=None,
             ensemble: int = 5) -> list[int]:
     """The next ``k`` arch ids to measure, in the order to measure them.
 
+    ``strategy``: one of `STRATEGIES` (None: the space's `default_strategy`);
     ``candidates``: arch ids the user can measure (default: every arch with a profile);
     ``measured``: arch ids already measured (``measured_ms`` their latencies, needed by
     ``active``); ``sources``: the public devices of the profile; ``predictor``: a fitted
     `methods.transfer.BenchmarkTransfer` (the strategies `uses_predictor` names; default: the one
     pretrained on ``sources`` with the default seed, as `onboard` uses).
     """
+    strategy = default_strategy(space) if strategy is None else strategy
     if strategy not in STRATEGIES:
         raise UnknownNameError("selection strategy", strategy, STRATEGIES)
     if not isinstance(k, (int, np.integer)) or k < 1:

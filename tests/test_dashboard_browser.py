@@ -253,9 +253,9 @@ def test_onboarding_panel_in_chromium(server, tmp_path):
         next_archs = panel.locator(".mp-onboard-next")
         playwright.expect(next_archs).to_be_visible()
         strategy = next_archs.locator(".mp-onboard-suggest-strategy select")  # its options' values are labels
-        from multipredict.suggest import DEFAULT_STRATEGY
+        from multipredict.suggest import default_strategy
 
-        playwright.expect(strategy).to_have_value(f"{DEFAULT_STRATEGY} (default)")
+        playwright.expect(strategy).to_have_value(f"{default_strategy('nb201')} (default)")
         strategy.select_option(label="stratified")
         k = next_archs.locator(".mp-onboard-suggest-k input")
         playwright.expect(k).to_have_value("10")

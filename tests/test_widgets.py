@@ -478,7 +478,8 @@ def _check_quality_and_suggestions(panel) -> None:
     assert json.loads(base64.b64decode(record.group(1))) == json.loads(json.dumps(result.summary_record(), default=str))
     # the next archs to measure: hidden before a run (test_a_bad_upload...), here with the engine's defaults
     assert panel.next_box.layout.display != "none" and m.suggestions is None and panel.suggestions.value == ""
-    assert panel.suggest_k.value == 10 and panel.suggest_strategy.value == suggest.DEFAULT_STRATEGY
+    assert panel.suggest_k.value == 10 and panel.suggest_strategy.value == suggest.default_strategy("nb201")
+    assert dict(panel.suggest_strategy.options)[f"{suggest.default_strategy('nb201')} (default)"]
     assert [v for _, v in panel.suggest_strategy.options] == list(suggest.STRATEGIES)
     assert set(onboarding.STRATEGY_NOTES) == set(suggest.STRATEGIES)  # each choice explains itself under the list
     measured = set(m.measurements["arch_id"])
@@ -492,7 +493,7 @@ def _check_quality_and_suggestions(panel) -> None:
     assert table["arch_id"].tolist() == expected and table.equals(suggest.suggestion_table("nb201", expected))
     assert panel.suggestions.value.count("<tr>") == 6 and all(f"<td>{a}</td>" in panel.suggestions.value
                                                              for a in expected)
-    assert f"5 archs to measure next ({suggest.DEFAULT_STRATEGY})" in panel.suggest_status.value and m.error == ""
+    assert f"5 archs to measure next ({suggest.default_strategy('nb201')})" in panel.suggest_status.value and m.error == ""
     link = re.search(r"class='mp-onboard-download-suggestions' download='cpu-1t-b1_next_5.csv' "
                      r"href='data:text/csv;base64,([^']+)'", panel.suggest_download.value)
     import io
@@ -541,6 +542,27 @@ def test_a_bad_upload_says_what_the_cli_says(tmp_path, capsys):
     good = b"arch,latency_ms\n" + b"".join(b"%d,%d.5\n" % (i, i) for i in range(1, 8))
     _upload(panel, "my phone.csv", good)
     assert m.error == "" and len(m.measurements) == 7 and m.device == "my_phone" and not panel.run_button.disabled
+
+
+def test_the_suggested_strategy_follows_the_space_until_one_is_chosen():
+    """Each space's default strategy is preselected and marked "(default)"; switching the space
+    switches it, unless the user chose another, which stays."""
+    from mpwidgets import OnboardingPanel
+    from multipredict import suggest
+
+    panel = OnboardingPanel(space="fbnet")
+    m = panel.model
+    assert suggest.default_strategy("fbnet") != suggest.default_strategy("nb201")  # else this test shows nothing
+    for space in ("fbnet", "nb201", "fbnet"):
+        m.space = space
+        default = suggest.default_strategy(space)
+        assert m.suggest_strategy == panel.suggest_strategy.value == default
+        assert [label for label, _ in panel.suggest_strategy.options if label.endswith("(default)")] == \
+            [f"{default} (default)"]
+    panel.suggest_strategy.value = "random"  # the user's choice outlives a change of space
+    m.space = "nb201"
+    assert m.suggest_strategy == panel.suggest_strategy.value == "random"
+    assert dict(panel.suggest_strategy.options)[f"{suggest.default_strategy('nb201')} (default)"]
 
 
 def test_the_dashboard_has_the_onboarding_panel_in_its_space(registry, monkeypatch):
