@@ -5,7 +5,7 @@ archs with each strategy of `multipredict.suggest` (the profile is built from th
 devices only: the test device's own latencies are never looked at), add the device to the
 transfer predictor pretrained on the training devices (one pretraining, cached), and score the
 prediction on every pool arch the strategy did not pick. Random at 2k is the reference the issue
-sets: the default strategy at k should match it. ``active`` starts from k/2 stratified archs and
+sets: each space's default strategy at k should match it. ``active`` starts from k/2 stratified archs and
 asks for the other k/2 sequentially.
 
     python benchmarks/selection.py --space nb201 --seeds 10 --csv benchmarks/results/selection_nb201.csv

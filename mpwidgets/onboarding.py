@@ -69,7 +69,7 @@ STRATEGY_NOTES = {  # one line each (multipredict.suggest's docstring has the de
     "representative": "k-means centres in the public devices' latency ranks (follows where the archs are dense)",
     "herding": "archs whose spread matches the whole space as the pretrained predictor sees it (kernel herding)",
     "design": "archs that pin down the pretrained predictor's head: each one where its view of the archs is least "
-              "covered yet (experimental design)",
+              "covered yet (experimental design; measured best for FBNet on HELP's meta-test devices)",
     "reference+design": "HELP's 10 reference archs, then experimental design given them (measured best for NB201 "
                         "on HELP's meta-test devices)",
     "active": "where an ensemble fine-tuned on your measurements disagrees most (fits a predictor: seconds to "

@@ -10,7 +10,7 @@ not measured, with an interval (`quality_estimate`).
 The device's predictor fine-tunes from the `ONBOARD_STARTS` source rows Eq. 1 ranks first and
 predicts their mean in ms (the estimator's ``eq1_starts``; the paper: Eq. 1's pick alone): over 30
 seeds on HELP's meta-test devices this gained .0015 / .0009 Spearman on NB201 / FBNet from the
-default 20 archs and .0003 / .0036 from 20 random ones, for one more fine-tune (benchmarks/README.md,
+``reference+design``'s 20 archs and .0003 / .0036 from 20 random ones, for one more fine-tune (benchmarks/README.md,
 "two starts instead of Eq. 1's pick"). The cross-validation folds and the out-of-bag members keep
 one start: they are features of the estimate, which is calibrated against the final predictor.
 """

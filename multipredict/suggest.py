@@ -41,21 +41,21 @@ profile space cover the rankings the new device can have.
 
 With ``measured`` archs, every strategy is sequential: it suggests the next k, given those.
 
-The default, ``reference+design``, and ``design`` alone measured best on HELP's meta-test devices
-(`benchmarks/selection.py`, 20 archs, seeds 0-29; mean Spearman NB201 / FBNet): .9581 / .9681 and
-.9586 / .9671, against .9543 / .9610 for random 20, .9573 / .9669 for ``reference``, .9569 / .9648
-for ``herding`` and .9600 / .9678 for random 40; both are at least level with random 20 on all nine
-devices. Over 60 seeds the default reaches random 40 on FBNet (.9676 against .9675) and falls short
-by .0008 on NB201 (.9587 against .9595, standard error .0005), where the gap is Eq. 1's pick of the
-source row over the designed archs, not the fit: started from the whole-pool closest source device,
-the default's 20 archs reach random 40 on NB201 (.9601 against .9600, seeds 0-29; on FBNet that
-start is no help). `onboard` fine-tunes from Eq. 1's two first source rows and averages them; with
-that onboarding, over 60 seeds, the default reaches random 40 on NB201 (+.0003) and falls .0008
-short on FBNet. On the 36 held-out HELP devices (10 seeds, one start) the two are level (.9641 and
-.9642); ``design`` alone falls below random 20 by more than one standard error on 3 of them,
-``reference+design`` on 5 (the reference archs miss on some, e.g. FBNet's pixel2), and on 2 with
-onboard's two starts. Like ``herding`` both need the pretrained predictor: shipped for the default
-sources (seconds), pretrained once for other ``sources`` (minutes, then cached).
+Each space has its default (`DEFAULT_STRATEGIES`), measured with `onboard`'s two starts against
+random archs on HELP's meta-test devices (`benchmarks/selection.py`, 20 archs, 60 seeds; paired
+mean minus random 40, standard error): NB201 ``reference+design`` +.0003 (.0005), FBNet ``design``
+alone on 8 principal axes +.0002 (.0003); both beat random 20 (+.0044 / +.0053) and are not below it
+on any meta-test device. On FBNet the reference archs cost about .001 with two starts
+(``reference+design`` -.0008 there) and 8 axes beat 16 (`DESIGN_COMPONENTS`): chosen among nine
+variants on seeds 0-59, it held on fresh seeds 60-119 (+.0001) and on the 18 held-out FBNet devices
+(+.0022 over random 40, +.0025 over ``reference+design``). On NB201 design alone on 8 axes was no
+better than ``reference+design`` (seeds 0-29), which stays. With one start (the paper's onboarding)
+``reference+design`` and ``design`` (16 axes) measured best in both spaces over seeds 0-29
+(NB201 / FBNet .9581 / .9681 and .9586 / .9671, against .9543 / .9610 for random 20 and .9600 /
+.9678 for random 40); there, on NB201, the gap to random 40 over 60 seeds (.0008) was Eq. 1's pick
+of the source row over the designed archs, not the fit. The predictor-placing strategies need the
+pretrained predictor: shipped for the default sources (seconds), pretrained once for other
+``sources`` (minutes, then cached).
 """
 
 from __future__ import annotations
