@@ -255,7 +255,7 @@ def test_onboarding_panel_in_chromium(server, tmp_path):
         strategy = next_archs.locator(".mp-onboard-suggest-strategy select")  # its options' values are labels
         from multipredict.suggest import default_strategy
 
-        playwright.expect(strategy).to_have_value(f"{default_strategy('nb201')} (default)")
+        playwright.expect(strategy).to_have_value(f"{default_strategy('fbnet')} (default)")  # an FBNet page
         strategy.select_option(label="stratified")
         k = next_archs.locator(".mp-onboard-suggest-k input")
         playwright.expect(k).to_have_value("10")
