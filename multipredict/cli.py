@@ -510,8 +510,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from . import onboard, tasks
 
     if args.space not in suggest.DEFAULT_STRATEGIES:
-        raise MultipredictError(f"unknown space {args.space!r} for suggest; valid: {', '.join(suggest.DEFAULT_STRATEGIES)}"
-                                f" (the spaces with public latency profiles)")
+        raise MultipredictError(f"unknown space {args.space!r} for suggest; valid: "
+                                f"{', '.join(suggest.DEFAULT_STRATEGIES)} (the spaces with public latency profiles)")
     strategy = args.strategy or suggest.default_strategy(args.space)
     sources = _split(args.sources)
     if sources:

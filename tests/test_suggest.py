@@ -9,7 +9,7 @@ import torch
 
 from multipredict import cli, suggest
 from multipredict.data import help
-from multipredict.errors import MultipredictError
+from multipredict.errors import MultipredictError, UnknownNameError
 
 SOURCES = ["1080ti_1", "pixel3", "silver_4114"]
 
@@ -196,3 +196,18 @@ def test_placing_archs_in_the_predictors_representation(strategy):
                                         np.flatnonzero(np.isin(predictor.pool_ids_, reference)),
                                         suggest._rng(1, "fbnet", "reference+design"))
         assert both[10:] == [int(predictor.pool_ids_[r]) for r in rows]
+
+
+def test_each_space_takes_its_own_default_strategy_and_design_size(tmp_path, capsys, monkeypatch):
+    """Without --strategy, FBNet takes design alone and NB201 reference+design (measured best for each
+    with onboard's two starts); FBNet's design places archs on its own number of principal axes."""
+    out = tmp_path / "next.csv"
+    assert cli.main(["suggest", "--space", "fbnet", "--k", "3", "--seed", "1", "--out", str(out)]) == 0
+    assert "3 archs to measure next (design)" in capsys.readouterr().out
+    chosen = list(pd.read_csv(out)["arch_id"])
+    assert chosen == suggest.suggest("fbnet", 3, seed=1) == suggest.suggest("fbnet", 3, strategy="design", seed=1)
+    assert suggest.default_strategy("nb201") == "reference+design"
+    monkeypatch.setitem(suggest.DESIGN_COMPONENTS, "fbnet", suggest.DESIGN_COMPONENTS["nb201"])
+    assert suggest.suggest("fbnet", 3, strategy="design", seed=1) != chosen
+    with pytest.raises(UnknownNameError, match="nb101"):
+        suggest.default_strategy("nb101")
